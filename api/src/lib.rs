@@ -1,0 +1,28 @@
+//! The `projectcalico.org/v3` resources as Rust types: Calico's field names (so a user's YAML
+//! round-trips), Calico's defaults and Calico's validation, plus the selector language.
+//!
+//! Main types: [`ResourceKind`] (the kind table: names, plurals, calicoctl aliases), the
+//! [`Resource`] trait every kind implements, [`AnyResource`] (one value of any kind, read from
+//! YAML or JSON by its `kind` field), [`ObjectMeta`], and [`selector::Selector`].
+//!
+//! This crate is pure: it never does I/O, never talks to a datastore, and never panics on user
+//! input. Validation that needs other resources (overlapping pools, immutable fields) belongs to
+//! the callers that can see them.
+
+pub mod error;
+pub mod ippool;
+pub mod kind;
+pub mod meta;
+mod pending;
+pub mod resource;
+pub mod selector;
+
+pub use error::{ApiError, FieldError};
+pub use kind::ResourceKind;
+pub use meta::ObjectMeta;
+pub use resource::{AnyResource, Kinded, Resource};
+
+/// The `apiVersion` of every resource: `projectcalico.org/v3`.
+pub const API_VERSION: &str = "projectcalico.org/v3";
+/// The API group, as it appears in etcd keys (`/calico/resources/v3/projectcalico.org/...`).
+pub const API_GROUP: &str = "projectcalico.org";

@@ -1,0 +1,5 @@
+//! Felix, the per-node agent: `calc` turns datastore resources into the desired dataplane as
+//! plain data (no I/O); `dataplane` diffs that against the kernel and applies the difference.
+//!
+//! Built in the calico-node issue. It must never touch kernel state it does not own: routes of
+//! protocol 80, `tunl0`'s address and MTU, `vxlan.calico`, and the nftables table `inet calico`.

@@ -1,0 +1,4 @@
+//! `calico-node`: startup (node registration, IP autodetection, default pool, tunnel
+//! addresses), then felix and the BGP speaker as tasks of one process.
+//!
+//! Built in the calico-node issue. Thin: it parses the environment and calls the libraries.
