@@ -13,6 +13,7 @@ pub mod error;
 pub mod ippool;
 pub mod kind;
 pub mod meta;
+pub mod names;
 mod pending;
 pub mod resource;
 pub mod selector;
