@@ -44,7 +44,11 @@ pub struct IPPoolSpec {
     pub nat_outgoing: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
-    #[serde(default, rename = "disableBGPExport", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "disableBGPExport",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub disable_bgp_export: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub block_size: Option<u8>,
