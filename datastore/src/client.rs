@@ -28,6 +28,70 @@ impl Client {
         &self.backend
     }
 
+    /// Connect to the datastore `config` names.
+    pub async fn connect(config: &crate::config::DatastoreConfig) -> Result<Self, Error> {
+        match config {
+            crate::config::DatastoreConfig::Etcd(_) => {
+                Err(Error::Config("the etcd backend is not built yet".into()))
+            }
+            crate::config::DatastoreConfig::Kubernetes { .. } => Err(Error::Config(
+                "datastoreType 'kubernetes' is not supported yet; set DATASTORE_TYPE=etcdv3 \
+                 and ETCD_ENDPOINTS"
+                    .into(),
+            )),
+        }
+    }
+
+    /// What Calico's client makes sure exists before the first write: ClusterInformation
+    /// `default` (a cluster GUID, `datastoreReady: true`) and the tiers `default` (order
+    /// 1,000,000, default action Deny), `kube-admin` (1,000, Pass) and `kube-baseline`
+    /// (10,000,000, Pass). Existing ones are left as they are; a racing creator wins.
+    pub async fn ensure_initialized(
+        &self,
+        calico_version: &str,
+        cluster_type: &str,
+    ) -> Result<(), Error> {
+        // Go's `omitempty`: empty version and type are not written.
+        let mut info = serde_json::json!({
+            "clusterGUID": uuid::Uuid::new_v4().simple().to_string(),
+            "datastoreReady": true,
+        });
+        for (field, value) in [
+            ("calicoVersion", calico_version),
+            ("clusterType", cluster_type),
+        ] {
+            if !value.is_empty() {
+                info[field] = value.into();
+            }
+        }
+        let mut wanted = vec![serde_json::json!({
+            "apiVersion": api::API_VERSION,
+            "kind": "ClusterInformation",
+            "metadata": { "name": "default" },
+            "spec": info,
+        })];
+        for (name, order, action) in [
+            ("default", 1_000_000.0, "Deny"),
+            ("kube-admin", 1_000.0, "Pass"),
+            ("kube-baseline", 10_000_000.0, "Pass"),
+        ] {
+            wanted.push(serde_json::json!({
+                "apiVersion": api::API_VERSION,
+                "kind": "Tier",
+                "metadata": { "name": name },
+                "spec": { "order": order, "defaultAction": action },
+            }));
+        }
+        for value in wanted {
+            let r = api::AnyResource::from_value(value)?;
+            match self.create(&r).await {
+                Ok(_) | Err(Error::AlreadyExists(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Create a resource that must not exist yet. Returns it as stored, with defaults, uid,
     /// creation timestamp and resourceVersion.
     pub async fn create<R: Resource>(&self, resource: &R) -> Result<R, Error> {

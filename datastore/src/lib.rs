@@ -21,6 +21,7 @@ pub mod key;
 pub mod syncer;
 
 pub use backend::{Backend, KvPair, LeaseId, Listing, Revision, WatchEvent, WatchStream};
+pub use client::Client;
 
 pub use error::Error;
 pub use key::{Key, ListKey, ResourceKey};

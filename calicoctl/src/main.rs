@@ -1,0 +1,296 @@
+//! The `calicoctl` binary: flags in, outcome out. The work is in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use calicoctl::commands::{self, Action, Outcome, Output, Selection, Session};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "calicoctl",
+    about = "Manage Calico resources",
+    disable_version_flag = true
+)]
+struct Cli {
+    /// Log level: debug, info, warn, error, fatal, panic (logs go to stderr).
+    #[arg(
+        short = 'l',
+        long = "log-level",
+        global = true,
+        default_value = "panic"
+    )]
+    log_level: String,
+    /// Accepted for compatibility; client and cluster versions are not compared.
+    #[arg(long = "allow-version-mismatch", global = true)]
+    allow_version_mismatch: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone, Default)]
+struct Common {
+    /// Path to the file containing connection configuration in YAML or JSON format.
+    #[arg(short = 'c', long = "config")]
+    config: Option<PathBuf>,
+    /// Namespace of the resource.
+    #[arg(short = 'n', long = "namespace")]
+    namespace: Option<String>,
+    /// Accepted for compatibility (Kubernetes context); unused with etcd.
+    #[arg(long = "context")]
+    context: Option<String>,
+}
+
+#[derive(Args, Clone)]
+struct FileArgs {
+    /// Filename to use to create/apply/replace/delete the resource. Use '-' for stdin.
+    #[arg(short = 'f', long = "filename")]
+    filename: String,
+    /// Do not error if files contain no data.
+    #[arg(long = "skip-empty")]
+    skip_empty: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a resource by file or stdin.
+    Create {
+        #[command(flatten)]
+        file: FileArgs,
+        /// Skip over resources that already exist.
+        #[arg(long = "skip-exists")]
+        skip_exists: bool,
+    },
+    /// Apply a resource by file or stdin: create it, or update it if it exists.
+    Apply {
+        #[command(flatten)]
+        file: FileArgs,
+    },
+    /// Replace a resource by file or stdin.
+    Replace {
+        #[command(flatten)]
+        file: FileArgs,
+    },
+    /// Delete resources by file, stdin, or kind and name.
+    Delete {
+        kind: Option<String>,
+        names: Vec<String>,
+        #[arg(short = 'f', long = "filename")]
+        filename: Option<String>,
+        /// Skip over resources that do not exist.
+        #[arg(short = 's', long = "skip-not-exists")]
+        skip_not_exists: bool,
+        #[arg(long = "skip-empty")]
+        skip_empty: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Get resources by file, stdin, or kind and name.
+    Get {
+        kind: Option<String>,
+        names: Vec<String>,
+        #[arg(short = 'f', long = "filename")]
+        filename: Option<String>,
+        /// Output format: yaml, json, ps, wide, custom-columns=...
+        #[arg(short = 'o', long = "output", default_value = "ps")]
+        output: String,
+        /// List the requested object(s) across all namespaces.
+        #[arg(short = 'A', long = "all-namespaces", visible_short_alias = 'a')]
+        all_namespaces: bool,
+        /// Strip cluster-specific information from the output.
+        #[arg(long = "export")]
+        export: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Patch a resource.
+    Patch {
+        kind: String,
+        name: String,
+        /// Spec to use to patch the resource.
+        #[arg(short = 'p', long = "patch")]
+        patch: String,
+        /// Format of patch type: strategic, json, or merge.
+        #[arg(short = 't', long = "type", default_value = "strategic")]
+        patch_type: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Add, update or remove a label of a resource.
+    Label {
+        kind: String,
+        name: String,
+        /// key=value, or key with --remove.
+        label: String,
+        /// Overwrite the value when the key is already present in labels.
+        #[arg(long = "overwrite")]
+        overwrite: bool,
+        /// Remove the specified key from labels.
+        #[arg(long = "remove")]
+        remove: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Display the version of this binary and of the cluster.
+    Version {
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+        /// Only show the client version.
+        #[arg(long = "client")]
+        client: bool,
+    },
+}
+
+fn init_logs(level: &str) {
+    // calicoctl logs nothing by default ("panic"); anything from debug to error goes to stderr.
+    let filter = match level {
+        "debug" | "info" | "warn" | "error" | "trace" => level,
+        "warning" => "warn",
+        _ => "off",
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .init();
+}
+
+async fn run(cli: Cli) -> Outcome {
+    let _ = cli.allow_version_mismatch;
+    let file_sel = |f: &FileArgs| Selection {
+        filename: Some(f.filename.clone()),
+        namespace: f.common.namespace.clone(),
+        skip_empty: f.skip_empty,
+        ..Default::default()
+    };
+    match cli.command {
+        Command::Create { file, skip_exists } => {
+            let sel = Selection {
+                skip_exists,
+                ..file_sel(&file)
+            };
+            commands::write(&mut Session::new(file.common.config), Action::Create, &sel).await
+        }
+        Command::Apply { file } => {
+            let sel = file_sel(&file);
+            commands::write(&mut Session::new(file.common.config), Action::Apply, &sel).await
+        }
+        Command::Replace { file } => {
+            let sel = file_sel(&file);
+            commands::write(&mut Session::new(file.common.config), Action::Replace, &sel).await
+        }
+        Command::Delete {
+            kind,
+            names,
+            filename,
+            skip_not_exists,
+            skip_empty,
+            common,
+        } => {
+            let sel = Selection {
+                filename,
+                kind,
+                names,
+                namespace: common.namespace,
+                skip_not_exists,
+                skip_empty,
+                ..Default::default()
+            };
+            commands::write(&mut Session::new(common.config), Action::Delete, &sel).await
+        }
+        Command::Get {
+            kind,
+            names,
+            filename,
+            output,
+            all_namespaces,
+            export,
+            common,
+        } => {
+            let output = match Output::parse(&output) {
+                Ok(o) => o,
+                Err(e) => {
+                    return Outcome {
+                        stderr: format!("{e}\n"),
+                        code: 1,
+                        ..Default::default()
+                    };
+                }
+            };
+            let sel = Selection {
+                filename,
+                kind,
+                names,
+                namespace: common.namespace,
+                all_namespaces,
+                ..Default::default()
+            };
+            commands::get(&mut Session::new(common.config), &sel, &output, export).await
+        }
+        Command::Patch {
+            kind,
+            name,
+            patch,
+            patch_type,
+            common,
+        } => {
+            let sel = Selection {
+                kind: Some(kind),
+                names: vec![name],
+                namespace: common.namespace,
+                ..Default::default()
+            };
+            commands::patch(&mut Session::new(common.config), &sel, &patch, &patch_type).await
+        }
+        Command::Label {
+            kind,
+            name,
+            label,
+            overwrite,
+            remove,
+            common,
+        } => {
+            let sel = Selection {
+                kind: Some(kind),
+                names: vec![name],
+                namespace: common.namespace,
+                ..Default::default()
+            };
+            commands::label(
+                &mut Session::new(common.config),
+                &sel,
+                &label,
+                overwrite,
+                remove,
+            )
+            .await
+        }
+        Command::Version { config, client } => {
+            commands::version(&mut Session::new(config), client).await
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(&cli.log_level);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(run(cli));
+    print!("{}", outcome.stdout);
+    eprint!("{}", outcome.stderr);
+    if outcome.code == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
