@@ -440,8 +440,8 @@ fn namespaces_label_and_patch() {
     ok(&r);
     assert_eq!(
         r.stdout,
-        "NAMESPACE    NAME             TIER   \nproduction   allow-tcp-6379          \n\
-         staging      allow-tcp-6379          \n\n"
+        "NAMESPACE    NAME             TIER      \nproduction   allow-tcp-6379   default   \n\
+         staging      allow-tcp-6379   default   \n\n"
     );
     // Without -n, namespaced kinds are looked up in "default".
     let r = c.ctl(&["get", "networkpolicy", "allow-tcp-6379"]);
