@@ -18,13 +18,21 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, value: impl ToString, reason: impl Into<String>) -> Self {
-        FieldError { field: field.into(), value: value.to_string(), reason: reason.into() }
+        FieldError {
+            field: field.into(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
     }
 }
 
 impl std::fmt::Display for FieldError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "error with field {} = '{}' ({})", self.field, self.value, self.reason)
+        write!(
+            f,
+            "error with field {} = '{}' ({})",
+            self.field, self.value, self.reason
+        )
     }
 }
 
@@ -34,7 +42,11 @@ pub enum ApiError {
     /// The text is not YAML/JSON, or a field has the wrong type or is unknown. `path` is where,
     /// e.g. `spec.foo`; empty for a syntax error with no path.
     #[error("{}", parse_message(.kind, .path, .message))]
-    Parse { kind: Option<ResourceKind>, path: String, message: String },
+    Parse {
+        kind: Option<ResourceKind>,
+        path: String,
+        message: String,
+    },
     /// The document has no `kind`.
     #[error("resource is missing the field 'kind'")]
     MissingKind,
@@ -46,7 +58,11 @@ pub enum ApiError {
     BadApiVersion { kind: String, api_version: String },
     /// The resource parsed but breaks Calico's validation rules.
     #[error("{kind}({name}): {}", join(.errors))]
-    Validation { kind: ResourceKind, name: String, errors: Vec<FieldError> },
+    Validation {
+        kind: ResourceKind,
+        name: String,
+        errors: Vec<FieldError>,
+    },
 }
 
 fn parse_message(kind: &Option<ResourceKind>, path: &str, message: &str) -> String {
@@ -59,5 +75,9 @@ fn parse_message(kind: &Option<ResourceKind>, path: &str, message: &str) -> Stri
 }
 
 fn join(errors: &[FieldError]) -> String {
-    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }

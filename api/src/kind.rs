@@ -67,13 +67,23 @@ impl ResourceKind {
                 "IPReservation",
                 "ipreservations",
                 false,
-                &["ipreservation", "ipreservations", "reservation", "reservations"],
+                &[
+                    "ipreservation",
+                    "ipreservations",
+                    "reservation",
+                    "reservations",
+                ],
             ),
             IPAMConfiguration => (
                 "IPAMConfiguration",
                 "ipamconfigurations",
                 false,
-                &["ipamconfiguration", "ipamconfigurations", "ipamconfig", "ipamconfigs"],
+                &[
+                    "ipamconfiguration",
+                    "ipamconfigurations",
+                    "ipamconfig",
+                    "ipamconfigs",
+                ],
             ),
             BGPPeer => (
                 "BGPPeer",
@@ -85,7 +95,12 @@ impl ResourceKind {
                 "BGPConfiguration",
                 "bgpconfigurations",
                 false,
-                &["bgpconfiguration", "bgpconfigurations", "bgpconfig", "bgpconfigs"],
+                &[
+                    "bgpconfiguration",
+                    "bgpconfigurations",
+                    "bgpconfig",
+                    "bgpconfigs",
+                ],
             ),
             BGPFilter => (
                 "BGPFilter",
@@ -110,16 +125,34 @@ impl ResourceKind {
                 "NetworkPolicy",
                 "networkpolicies",
                 true,
-                &["networkpolicy", "networkpolicies", "policy", "np", "policies", "pol", "pols"],
+                &[
+                    "networkpolicy",
+                    "networkpolicies",
+                    "policy",
+                    "np",
+                    "policies",
+                    "pol",
+                    "pols",
+                ],
             ),
             GlobalNetworkPolicy => (
                 "GlobalNetworkPolicy",
                 "globalnetworkpolicies",
                 false,
-                &["globalnetworkpolicy", "globalnetworkpolicies", "gnp", "gnps"],
+                &[
+                    "globalnetworkpolicy",
+                    "globalnetworkpolicies",
+                    "gnp",
+                    "gnps",
+                ],
             ),
             Tier => ("Tier", "tiers", false, &["tier", "tiers"]),
-            Profile => ("Profile", "profiles", false, &["profile", "profiles", "pro", "pros"]),
+            Profile => (
+                "Profile",
+                "profiles",
+                false,
+                &["profile", "profiles", "pro", "pros"],
+            ),
             NetworkSet => (
                 "NetworkSet",
                 "networksets",
@@ -136,16 +169,31 @@ impl ResourceKind {
                 "FelixConfiguration",
                 "felixconfigurations",
                 false,
-                &["felixconfiguration", "felixconfigurations", "felixconfig", "felixconfigs"],
+                &[
+                    "felixconfiguration",
+                    "felixconfigurations",
+                    "felixconfig",
+                    "felixconfigs",
+                ],
             ),
             ClusterInformation => (
                 "ClusterInformation",
                 "clusterinformations",
                 false,
-                &["clusterinformation", "clusterinformations", "clusterinfo", "clusterinfos"],
+                &[
+                    "clusterinformation",
+                    "clusterinformations",
+                    "clusterinfo",
+                    "clusterinfos",
+                ],
             ),
         };
-        KindInfo { name, plural, namespaced, aliases }
+        KindInfo {
+            name,
+            plural,
+            namespaced,
+            aliases,
+        }
     }
 
     /// The kind as written in a resource's `kind` field, e.g. `IPPool`.
@@ -182,7 +230,10 @@ impl ResourceKind {
     /// calicoctl matches them.
     pub fn from_cli_name(arg: &str) -> Option<ResourceKind> {
         let arg = arg.to_ascii_lowercase();
-        Self::ALL.iter().copied().find(|k| k.aliases().contains(&arg.as_str()))
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|k| k.aliases().contains(&arg.as_str()))
     }
 
     /// The kind whose etcd plural is `plural`.
@@ -212,8 +263,14 @@ mod tests {
                 assert_eq!(ResourceKind::from_cli_name(a), Some(k));
             }
         }
-        assert_eq!(ResourceKind::from_cli_name("IPPool"), Some(ResourceKind::IPPool));
-        assert_eq!(ResourceKind::from_cli_name("gnp"), Some(ResourceKind::GlobalNetworkPolicy));
+        assert_eq!(
+            ResourceKind::from_cli_name("IPPool"),
+            Some(ResourceKind::IPPool)
+        );
+        assert_eq!(
+            ResourceKind::from_cli_name("gnp"),
+            Some(ResourceKind::GlobalNetworkPolicy)
+        );
         assert_eq!(ResourceKind::from_cli_name("bogus"), None);
     }
 }

@@ -9,14 +9,20 @@
 //! input. Validation that needs other resources (overlapping pools, immutable fields) belongs to
 //! the callers that can see them.
 
+pub mod asn;
+pub mod duration;
 pub mod error;
 pub mod ippool;
 pub mod kind;
 pub mod meta;
 pub mod names;
+pub mod net;
 mod pending;
 pub mod resource;
 pub mod selector;
+#[cfg(test)]
+mod testing;
+mod validation;
 
 pub use error::{ApiError, FieldError};
 pub use kind::ResourceKind;

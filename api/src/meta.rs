@@ -47,7 +47,10 @@ pub struct ObjectMeta {
 impl ObjectMeta {
     /// Metadata with just a name, for resources built in code.
     pub fn named(name: impl Into<String>) -> Self {
-        ObjectMeta { name: name.into(), ..Default::default() }
+        ObjectMeta {
+            name: name.into(),
+            ..Default::default()
+        }
     }
 
     /// The labels, empty when none were written.

@@ -56,7 +56,16 @@ mod tests {
         for ok in ["default", "pool-1", "node.example.com", "a", "0"] {
             assert!(check_subdomain("metadata.name", ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Pool", "-a", "a-", "a..b", "a_b", ".a", &"a".repeat(254)] {
+        for bad in [
+            "",
+            "Pool",
+            "-a",
+            "a-",
+            "a..b",
+            "a_b",
+            ".a",
+            &"a".repeat(254),
+        ] {
             assert!(check_subdomain("metadata.name", bad).is_err(), "{bad}");
         }
     }
