@@ -10,9 +10,12 @@
 //! the callers that can see them.
 
 pub mod asn;
+pub mod cluster_information;
 pub mod duration;
 pub mod error;
+pub mod ipam_config;
 pub mod ippool;
+pub mod ipreservation;
 pub mod kind;
 pub mod meta;
 pub mod names;

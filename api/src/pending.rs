@@ -51,8 +51,6 @@ macro_rules! pending_kind {
 }
 
 pending_kind!(
-    IPReservation,
-    IPAMConfiguration,
     BGPPeer,
     BGPConfiguration,
     BGPFilter,
@@ -66,5 +64,4 @@ pending_kind!(
     NetworkSet,
     GlobalNetworkSet,
     FelixConfiguration,
-    ClusterInformation,
 );

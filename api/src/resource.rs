@@ -143,8 +143,8 @@ macro_rules! any_resource {
 
 any_resource! {
     IPPool => crate::ippool::IPPool,
-    IPReservation => crate::pending::IPReservation,
-    IPAMConfiguration => crate::pending::IPAMConfiguration,
+    IPReservation => crate::ipreservation::IPReservation,
+    IPAMConfiguration => crate::ipam_config::IPAMConfiguration,
     BGPPeer => crate::pending::BGPPeer,
     BGPConfiguration => crate::pending::BGPConfiguration,
     BGPFilter => crate::pending::BGPFilter,
@@ -158,7 +158,7 @@ any_resource! {
     NetworkSet => crate::pending::NetworkSet,
     GlobalNetworkSet => crate::pending::GlobalNetworkSet,
     FelixConfiguration => crate::pending::FelixConfiguration,
-    ClusterInformation => crate::pending::ClusterInformation,
+    ClusterInformation => crate::cluster_information::ClusterInformation,
 }
 
 impl<'de> Deserialize<'de> for AnyResource {
