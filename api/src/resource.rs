@@ -145,7 +145,7 @@ any_resource! {
     IPPool => crate::ippool::IPPool,
     IPReservation => crate::ipreservation::IPReservation,
     IPAMConfiguration => crate::ipam_config::IPAMConfiguration,
-    BGPPeer => crate::pending::BGPPeer,
+    BGPPeer => crate::bgp_peer::BGPPeer,
     BGPConfiguration => crate::pending::BGPConfiguration,
     BGPFilter => crate::pending::BGPFilter,
     Node => crate::pending::Node,
