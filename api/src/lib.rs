@@ -10,6 +10,7 @@
 //! the callers that can see them.
 
 pub mod asn;
+pub mod bgp_configuration;
 pub mod bgp_peer;
 pub mod cluster_information;
 pub mod duration;

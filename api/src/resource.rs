@@ -146,7 +146,7 @@ any_resource! {
     IPReservation => crate::ipreservation::IPReservation,
     IPAMConfiguration => crate::ipam_config::IPAMConfiguration,
     BGPPeer => crate::bgp_peer::BGPPeer,
-    BGPConfiguration => crate::pending::BGPConfiguration,
+    BGPConfiguration => crate::bgp_configuration::BGPConfiguration,
     BGPFilter => crate::pending::BGPFilter,
     Node => crate::pending::Node,
     WorkloadEndpoint => crate::pending::WorkloadEndpoint,
