@@ -11,6 +11,7 @@
 
 pub mod asn;
 pub mod bgp_configuration;
+pub mod bgp_filter;
 pub mod bgp_peer;
 pub mod cluster_information;
 pub mod duration;

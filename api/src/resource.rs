@@ -147,7 +147,7 @@ any_resource! {
     IPAMConfiguration => crate::ipam_config::IPAMConfiguration,
     BGPPeer => crate::bgp_peer::BGPPeer,
     BGPConfiguration => crate::bgp_configuration::BGPConfiguration,
-    BGPFilter => crate::pending::BGPFilter,
+    BGPFilter => crate::bgp_filter::BGPFilter,
     Node => crate::pending::Node,
     WorkloadEndpoint => crate::pending::WorkloadEndpoint,
     HostEndpoint => crate::pending::HostEndpoint,
