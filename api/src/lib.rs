@@ -23,6 +23,7 @@ pub mod kind;
 pub mod meta;
 pub mod names;
 pub mod net;
+pub mod node;
 mod pending;
 pub mod resource;
 pub mod selector;

@@ -51,7 +51,6 @@ macro_rules! pending_kind {
 }
 
 pending_kind!(
-    Node,
     WorkloadEndpoint,
     HostEndpoint,
     NetworkPolicy,

@@ -148,7 +148,7 @@ any_resource! {
     BGPPeer => crate::bgp_peer::BGPPeer,
     BGPConfiguration => crate::bgp_configuration::BGPConfiguration,
     BGPFilter => crate::bgp_filter::BGPFilter,
-    Node => crate::pending::Node,
+    Node => crate::node::Node,
     WorkloadEndpoint => crate::pending::WorkloadEndpoint,
     HostEndpoint => crate::pending::HostEndpoint,
     NetworkPolicy => crate::pending::NetworkPolicy,
