@@ -16,6 +16,7 @@ pub mod bgp_peer;
 pub mod cluster_information;
 pub mod duration;
 pub mod error;
+pub mod felix_configuration;
 pub mod ipam_config;
 pub mod ippool;
 pub mod ipreservation;

@@ -59,5 +59,4 @@ pending_kind!(
     Profile,
     NetworkSet,
     GlobalNetworkSet,
-    FelixConfiguration,
 );

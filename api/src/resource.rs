@@ -157,7 +157,7 @@ any_resource! {
     Profile => crate::pending::Profile,
     NetworkSet => crate::pending::NetworkSet,
     GlobalNetworkSet => crate::pending::GlobalNetworkSet,
-    FelixConfiguration => crate::pending::FelixConfiguration,
+    FelixConfiguration => crate::felix_configuration::FelixConfiguration,
     ClusterInformation => crate::cluster_information::ClusterInformation,
 }
 
