@@ -9,14 +9,28 @@
 //! input. Validation that needs other resources (overlapping pools, immutable fields) belongs to
 //! the callers that can see them.
 
+pub mod asn;
+pub mod bgp_configuration;
+pub mod bgp_filter;
+pub mod bgp_peer;
+pub mod cluster_information;
+pub mod duration;
 pub mod error;
+pub mod felix_configuration;
+pub mod ipam_config;
 pub mod ippool;
+pub mod ipreservation;
 pub mod kind;
 pub mod meta;
 pub mod names;
+pub mod net;
+pub mod node;
 mod pending;
 pub mod resource;
 pub mod selector;
+#[cfg(test)]
+mod testing;
+mod validation;
 
 pub use error::{ApiError, FieldError};
 pub use kind::ResourceKind;

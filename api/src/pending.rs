@@ -51,12 +51,6 @@ macro_rules! pending_kind {
 }
 
 pending_kind!(
-    IPReservation,
-    IPAMConfiguration,
-    BGPPeer,
-    BGPConfiguration,
-    BGPFilter,
-    Node,
     WorkloadEndpoint,
     HostEndpoint,
     NetworkPolicy,
@@ -65,6 +59,4 @@ pending_kind!(
     Profile,
     NetworkSet,
     GlobalNetworkSet,
-    FelixConfiguration,
-    ClusterInformation,
 );

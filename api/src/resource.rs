@@ -143,12 +143,12 @@ macro_rules! any_resource {
 
 any_resource! {
     IPPool => crate::ippool::IPPool,
-    IPReservation => crate::pending::IPReservation,
-    IPAMConfiguration => crate::pending::IPAMConfiguration,
-    BGPPeer => crate::pending::BGPPeer,
-    BGPConfiguration => crate::pending::BGPConfiguration,
-    BGPFilter => crate::pending::BGPFilter,
-    Node => crate::pending::Node,
+    IPReservation => crate::ipreservation::IPReservation,
+    IPAMConfiguration => crate::ipam_config::IPAMConfiguration,
+    BGPPeer => crate::bgp_peer::BGPPeer,
+    BGPConfiguration => crate::bgp_configuration::BGPConfiguration,
+    BGPFilter => crate::bgp_filter::BGPFilter,
+    Node => crate::node::Node,
     WorkloadEndpoint => crate::pending::WorkloadEndpoint,
     HostEndpoint => crate::pending::HostEndpoint,
     NetworkPolicy => crate::pending::NetworkPolicy,
@@ -157,8 +157,8 @@ any_resource! {
     Profile => crate::pending::Profile,
     NetworkSet => crate::pending::NetworkSet,
     GlobalNetworkSet => crate::pending::GlobalNetworkSet,
-    FelixConfiguration => crate::pending::FelixConfiguration,
-    ClusterInformation => crate::pending::ClusterInformation,
+    FelixConfiguration => crate::felix_configuration::FelixConfiguration,
+    ClusterInformation => crate::cluster_information::ClusterInformation,
 }
 
 impl<'de> Deserialize<'de> for AnyResource {
