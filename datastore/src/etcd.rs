@@ -110,6 +110,34 @@ impl EtcdBackend {
         self.client.clone()
     }
 
+    /// Whether a watch starting after `after` would start at a compacted revision: a read at
+    /// `after + 1` fails as compacted exactly when such a watch would (etcd compares both
+    /// against its compact revision), and as a future revision when nothing happened since.
+    async fn start_is_compacted(&self, prefix: &str, after: Revision) -> Result<bool, Error> {
+        let mut kv = self.client.kv_client();
+        let options = GetOptions::new()
+            .with_revision(after.0 + 1)
+            .with_count_only();
+        // The prefix itself is no key: etcd checks the revision without scanning anything.
+        let read = kv.get(prefix, Some(options));
+        match tokio::time::timeout(REQUEST_TIMEOUT, read).await {
+            Ok(Ok(_)) => Ok(false),
+            Ok(Err(etcd_client::Error::GRpcStatus(s)))
+                if s.code() == tonic::Code::OutOfRange && s.message().contains("future") =>
+            {
+                Ok(false)
+            }
+            Ok(Err(e)) => match map_error("watch", e) {
+                Error::Compacted { .. } => Ok(true),
+                other => Err(other),
+            },
+            Err(_) => Err(Error::Unavailable(format!(
+                "etcd watch: no answer within {REQUEST_TIMEOUT:?} from {}",
+                self.endpoints.join(",")
+            ))),
+        }
+    }
+
     /// Run one request with [`REQUEST_TIMEOUT`], mapping failures to [`Error`].
     async fn call<T>(
         &self,
@@ -360,6 +388,10 @@ impl Backend for EtcdBackend {
 
     async fn watch(&self, list: &ListKey, after: Revision) -> Result<WatchStream, Error> {
         let prefix = list.etcd_prefix();
+        // etcd accepts a watch on a compacted revision ("created") and reports the compaction
+        // only later, from its unsynced-watcher loop (every 100 ms). Ask first, so a caller
+        // never takes a doomed watch for a working one (the syncer would report InSync).
+        let compacted = self.start_is_compacted(&prefix, after).await?;
         let options = WatchOptions::new()
             .with_prefix()
             .with_start_revision(after.0 + 1);
@@ -368,13 +400,27 @@ impl Backend for EtcdBackend {
             .call("watch", watch.watch(prefix, Some(options)))
             .await?;
         // Wait for etcd's "created" answer, so a watch that cannot be set up fails here (the
-        // caller reports the datastore as unavailable) rather than as a silent stream.
-        let first = self.call("watch", stream.message()).await?;
+        // caller reports the datastore as unavailable) rather than as a silent stream; for a
+        // compacted start, wait for the compaction notice, which names the oldest revision.
         let mut pending = VecDeque::new();
-        match first {
-            Some(resp) => watch_events(&resp, &mut pending)?,
-            None => return Err(Error::Unavailable("etcd watch: stream closed".into())),
-        }
+        let setup = async {
+            loop {
+                match stream.message().await? {
+                    Some(resp) => {
+                        if let Err(e) = watch_events(&resp, &mut pending) {
+                            return Ok(Err(e));
+                        }
+                        if !compacted || !pending.is_empty() {
+                            return Ok(Ok(()));
+                        }
+                    }
+                    None => {
+                        return Ok(Err(Error::Unavailable("etcd watch: stream closed".into())));
+                    }
+                }
+            }
+        };
+        self.call("watch", setup).await??;
         // The etcd WatchStream owns the request sender: dropping it ends the watch on the
         // server, so it lives in the stream state.
         let state = WatchState {
