@@ -75,6 +75,12 @@ impl EtcdBackend {
         }
         let joined = endpoints.join(",");
         let options = connect_options(config)?;
+        let tls = config.ca_cert_file.is_some() || config.cert_file.is_some();
+        if let Some(plain) = endpoints.iter().find(|e| tls && e.starts_with("http://")) {
+            return Err(Error::Config(format!(
+                "etcd TLS files are configured but endpoint {plain} is http://; use https://"
+            )));
+        }
         let connect = async {
             let mut client = Client::connect(endpoints, Some(options)).await?;
             // The client dials lazily: a status request proves an endpoint answers.
@@ -542,4 +548,66 @@ fn watch_events(
         }));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_is_the_first_key_after_the_prefix() {
+        assert_eq!(
+            prefix_end(b"/calico/ippools/"),
+            b"/calico/ippools0".to_vec()
+        );
+        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
+        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
+    }
+
+    #[test]
+    fn half_given_credentials_are_a_config_error() {
+        let user_only = EtcdConfig {
+            username: Some("calico".into()),
+            ..Default::default()
+        };
+        assert!(matches!(connect_options(&user_only), Err(Error::Config(_))));
+        let cert_only = EtcdConfig {
+            cert_file: Some("/nonexistent/cert.pem".into()),
+            ..Default::default()
+        };
+        assert!(matches!(connect_options(&cert_only), Err(Error::Config(_))));
+        let missing_ca = EtcdConfig {
+            ca_cert_file: Some("/nonexistent/ca.pem".into()),
+            ..Default::default()
+        };
+        match connect_options(&missing_ca) {
+            Err(Error::Config(m)) => assert!(m.contains("/nonexistent/ca.pem"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(connect_options(&EtcdConfig::default()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn tls_with_a_plain_http_endpoint_is_a_config_error() {
+        let dir = std::env::temp_dir().join(format!("etcd-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = dir.join("ca.pem");
+        std::fs::write(
+            &ca,
+            "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let config = EtcdConfig {
+            ca_cert_file: Some(ca),
+            ..Default::default()
+        };
+        let err = EtcdBackend::connect(&["http://127.0.0.1:1".into()], &config)
+            .await
+            .unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            matches!(&err, Error::Config(m) if m.contains("http://127.0.0.1:1")),
+            "{err}"
+        );
+    }
 }
