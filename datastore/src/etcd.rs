@@ -6,9 +6,10 @@
 //! update and delete compare `mod_revision == expected`. The failure branch reads the key, so a
 //! lost race is told apart from a vanished key without a second round trip.
 //!
-//! Every request is bounded by [`REQUEST_TIMEOUT`]: the client's load balancer waits for a
-//! ready connection without limit while etcd is down, and callers (the syncer, calicoctl) must
-//! see [`Error::Unavailable`] instead of hanging.
+//! Every request is bounded by [`REQUEST_TIMEOUT`]: a refused connection fails at once, but an
+//! endpoint that does not answer (a blackholed host, a wedged etcd) would hold a request
+//! without limit, and callers (the syncer, calicoctl) must see [`Error::Unavailable`] instead
+//! of hanging.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -26,9 +27,9 @@ use futures::StreamExt;
 use crate::backend::WatchStream;
 use crate::{Backend, Error, Key, KvPair, LeaseId, ListKey, Listing, Revision, WatchEvent};
 
-/// Upper bound of one request (including waiting for a connection).
+/// Upper bound of one request, including waiting for a connection.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Upper bound of [`EtcdBackend::connect`]: Calico's clients give up dialing after 10 s too.
+/// Upper bound of [`EtcdBackend::connect`], dial and first answer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// HTTP/2 pings on idle connections, so a watch on a silently dead peer (no RST, e.g. a
 /// partition) breaks within interval + timeout instead of never.
