@@ -8,8 +8,6 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use testutil::etcd::Etcd;
-
 const RESOURCES: usize = 1000;
 
 fn manifest() -> String {
@@ -53,7 +51,7 @@ fn manifest() -> String {
 }
 
 fn main() {
-    let Some(etcd) = Etcd::start_or_skip() else {
+    let Some(etcd) = testutil::etcd::start_or_skip() else {
         return;
     };
     let text = manifest();

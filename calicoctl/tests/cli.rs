@@ -27,7 +27,7 @@ fn examples() -> PathBuf {
 
 impl Cluster {
     fn start() -> Option<Cluster> {
-        let etcd = Etcd::start_or_skip()?;
+        let etcd = testutil::etcd::start_or_skip()?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

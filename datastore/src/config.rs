@@ -6,7 +6,7 @@
 //! With neither, the datastore is etcd v3 at `http://127.0.0.1:2379` (Calico would pick the
 //! Kubernetes datastore; ours is etcd until the Kubernetes backend lands, see README).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -27,15 +27,19 @@ pub enum DatastoreConfig {
     },
 }
 
-/// etcd connection settings, as `CalicoAPIConfig.spec.etcd*` has them.
+/// etcd connection settings, as `CalicoAPIConfig.spec.etcd*` (or the `ETCD_*` variables) has
+/// them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EtcdConfig {
+    /// `http://host:2379`, or `https://` with TLS files.
     pub endpoints: Vec<String>,
     pub username: Option<String>,
     pub password: Option<String>,
-    pub key_file: Option<String>,
-    pub cert_file: Option<String>,
-    pub ca_cert_file: Option<String>,
+    /// PEM client key and certificate, together, for mutual TLS.
+    pub key_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    /// PEM CA bundle to verify the servers with.
+    pub ca_cert_file: Option<PathBuf>,
 }
 
 /// `CalicoAPIConfig` as written in the file (unknown fields are an error, as Calico's strict
@@ -190,9 +194,9 @@ fn from_spec(spec: ApiConfigSpec) -> Result<DatastoreConfig, Error> {
                 endpoints,
                 username: spec.etcd_username,
                 password: spec.etcd_password,
-                key_file: spec.etcd_key_file,
-                cert_file: spec.etcd_cert_file,
-                ca_cert_file: spec.etcd_ca_cert_file,
+                key_file: spec.etcd_key_file.map(PathBuf::from),
+                cert_file: spec.etcd_cert_file.map(PathBuf::from),
+                ca_cert_file: spec.etcd_ca_cert_file.map(PathBuf::from),
             }))
         }
         Some("kubernetes") => Ok(DatastoreConfig::Kubernetes {
