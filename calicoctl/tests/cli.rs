@@ -434,7 +434,7 @@ fn namespaces_label_and_patch() {
         "-f",
         examples().join("networkpolicy.yaml").to_str().unwrap(),
     ]));
-    let np = examples_file("networkpolicy.yaml").replace("namespace: production\n", "");
+    let np = examples_file("networkpolicy.yaml").replace("  namespace: production\n", "");
     ok(&c.ctl_stdin(&["apply", "-f", "-", "-n", "staging"], Some(&np)));
     let r = c.ctl(&["get", "networkpolicy", "-A"]);
     ok(&r);

@@ -31,8 +31,8 @@ impl Client {
     /// Connect to the datastore `config` names.
     pub async fn connect(config: &crate::config::DatastoreConfig) -> Result<Self, Error> {
         match config {
-            crate::config::DatastoreConfig::Etcd(_) => {
-                Err(Error::Config("the etcd backend is not built yet".into()))
+            crate::config::DatastoreConfig::Etcd(etcd) => {
+                Ok(Client::new(Arc::new(crate::etcd::EtcdBackend::connect(etcd).await?)))
             }
             crate::config::DatastoreConfig::Kubernetes { .. } => Err(Error::Config(
                 "datastoreType 'kubernetes' is not supported yet; set DATASTORE_TYPE=etcdv3 \
