@@ -88,6 +88,8 @@ pub struct Selection {
     pub skip_exists: bool,
     pub skip_not_exists: bool,
     pub skip_empty: bool,
+    /// `-R`: also the files in subdirectories of a `-f` directory.
+    pub recursive: bool,
 }
 
 /// How `get` prints.
@@ -148,6 +150,39 @@ impl Session {
     }
 }
 
+/// The files `-f` names: the file itself, or a directory's `.yaml`, `.yml` and `.json` files in
+/// name order (with `-R`, also those of its subdirectories), as calicoctl walks them.
+fn files(name: &str, recursive: bool) -> Result<Vec<std::path::PathBuf>, String> {
+    let path = std::path::Path::new(name);
+    if name == "-" || !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(path)
+        .map_err(|e| format!("open {name}: {e}"))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            if recursive {
+                out.extend(files(&p.to_string_lossy(), true)?);
+            }
+            continue;
+        }
+        let ext = p
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if matches!(ext.as_str(), "yaml" | "yml" | "json") {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
 /// Read the resources a file names (`-` is stdin).
 fn read_file(name: &str) -> Result<Vec<AnyResource>, String> {
     let text = if name == "-" {
@@ -201,14 +236,20 @@ fn handle_namespace(r: &mut AnyResource, sel: &Selection) -> Result<(), String> 
 
 /// The resources a command acts on: from the file, or from `KIND [NAME...]`.
 fn select(sel: &Selection, action: Action) -> Result<(Vec<AnyResource>, bool), Outcome> {
-    if let Some(file) = &sel.filename {
-        let rs = read_file(file)
-            .map_err(|e| Outcome::fail(String::new(), format!("failed to execute command: {e}")))?;
+    if let Some(name) = &sel.filename {
+        let fail =
+            |e: String| Outcome::fail(String::new(), format!("failed to execute command: {e}"));
+        let mut rs = Vec::new();
+        for file in files(name, sel.recursive).map_err(fail)? {
+            let file = file.to_string_lossy().into_owned();
+            let found = read_file(&file).map_err(|e| fail(format!("{file}: {e}")))?;
+            if found.is_empty() && !sel.skip_empty {
+                return Err(fail(format!("no resources specified in file {file}")));
+            }
+            rs.extend(found);
+        }
         if rs.is_empty() && !sel.skip_empty {
-            return Err(Outcome::fail(
-                String::new(),
-                format!("failed to execute command: no resources specified in file {file}"),
-            ));
+            return Err(fail(format!("no resources specified in directory {name}")));
         }
         return Ok((rs, false));
     }

@@ -46,6 +46,9 @@ struct FileArgs {
     /// Filename to use to create/apply/replace/delete the resource. Use '-' for stdin.
     #[arg(short = 'f', long = "filename")]
     filename: String,
+    /// Process the directory given with -f recursively.
+    #[arg(short = 'R', long = "recursive")]
+    recursive: bool,
     /// Do not error if files contain no data.
     #[arg(long = "skip-empty")]
     skip_empty: bool,
@@ -162,6 +165,7 @@ async fn run(cli: Cli) -> Outcome {
         filename: Some(f.filename.clone()),
         namespace: f.common.namespace.clone(),
         skip_empty: f.skip_empty,
+        recursive: f.recursive,
         ..Default::default()
     };
     match cli.command {

@@ -31,9 +31,9 @@ impl Client {
     /// Connect to the datastore `config` names.
     pub async fn connect(config: &crate::config::DatastoreConfig) -> Result<Self, Error> {
         match config {
-            crate::config::DatastoreConfig::Etcd(etcd) => {
-                Ok(Client::new(Arc::new(crate::etcd::EtcdBackend::connect(etcd).await?)))
-            }
+            crate::config::DatastoreConfig::Etcd(etcd) => Ok(Client::new(Arc::new(
+                crate::etcd::EtcdBackend::connect(etcd).await?,
+            ))),
             crate::config::DatastoreConfig::Kubernetes { .. } => Err(Error::Config(
                 "datastoreType 'kubernetes' is not supported yet; set DATASTORE_TYPE=etcdv3 \
                  and ETCD_ENDPOINTS"

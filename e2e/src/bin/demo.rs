@@ -1,0 +1,98 @@
+//! The demo (`scripts/demo.sh`): a throwaway etcd on a free loopback port, then calicoctl as a
+//! user would run it against that etcd: apply Calico's example manifests, list them, show one
+//! as YAML and as etcd stores it, refuse a bad pool, and clean up. Nothing outside the temp
+//! dir and the processes it starts is touched.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let calicoctl = sibling("calicoctl")?;
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .canonicalize()?;
+    let etcd = testutil::etcd::Etcd::try_start().context("starting etcd")?;
+    let endpoint = etcd.endpoint();
+    println!(
+        "# etcd {endpoint} (pid {}), data in {}",
+        etcd.pid().unwrap_or(0),
+        etcd.dir().display()
+    );
+    println!("# export ETCD_ENDPOINTS={endpoint}\n");
+
+    let ctl = |args: &[&str]| -> Result<bool> {
+        println!("$ calicoctl {}", args.join(" "));
+        let out = Command::new(&calicoctl)
+            .args(args)
+            .env("DATASTORE_TYPE", "etcdv3")
+            .env("ETCD_ENDPOINTS", &endpoint)
+            .output()
+            .context("running calicoctl")?;
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        print!("{}", String::from_utf8_lossy(&out.stderr));
+        println!("# exit status {}\n", out.status.code().unwrap_or(-1));
+        Ok(out.status.success())
+    };
+
+    let dir = examples.to_string_lossy().into_owned();
+    if !ctl(&["apply", "-f", &dir])? {
+        bail!("applying the examples failed");
+    }
+    ctl(&["get", "ippool", "-o", "wide"])?;
+    ctl(&["get", "bgppeer"])?;
+    ctl(&["get", "globalnetworkpolicy", "-o", "wide"])?;
+    ctl(&["get", "networkpolicy", "-A"])?;
+    ctl(&["get", "nodes", "-o", "wide"])?;
+    ctl(&["get", "ippool", "my-ippool", "-o", "yaml"])?;
+
+    let key = "/calico/resources/v3/projectcalico.org/ippools/my-ippool";
+    println!(
+        "# what etcd holds at {key} (Calico's layout; no resourceVersion, it is the key's revision):"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let stored = rt.block_on(async {
+        let mut c = etcd_client::Client::connect([endpoint.clone()], None).await?;
+        let resp = c.get(key, None).await?;
+        let value = resp
+            .kvs()
+            .first()
+            .map(|kv| kv.value_str().map(str::to_string));
+        Ok::<_, etcd_client::Error>(value.transpose()?.unwrap_or_default())
+    })?;
+    println!("{stored}\n");
+
+    println!("# a pool overlapping my-ippool is refused, and nothing is written:");
+    let bad = std::env::temp_dir().join(format!("demo-overlap-{}.yaml", std::process::id()));
+    std::fs::write(
+        &bad,
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: overlapping\n\
+         spec:\n  cidr: 10.1.128.0/17\n",
+    )?;
+    let refused = !ctl(&["apply", "-f", &bad.to_string_lossy()])?;
+    std::fs::remove_file(&bad)?;
+    if !refused {
+        bail!("the overlapping pool was accepted");
+    }
+    ctl(&["delete", "ippool", "my-ippool"])?;
+    ctl(&["version"])?;
+    println!("# stopping etcd and removing its data");
+    drop(etcd);
+    Ok(())
+}
+
+/// A binary built beside this one (`cargo build -p calicoctl -p e2e`).
+fn sibling(name: &str) -> Result<PathBuf> {
+    let me = std::env::current_exe().context("locating the demo binary")?;
+    let path = me.with_file_name(name);
+    if !path.exists() {
+        bail!(
+            "{} not found: build it with `cargo build -p calicoctl`",
+            path.display()
+        );
+    }
+    Ok(path)
+}
