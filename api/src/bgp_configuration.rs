@@ -1,8 +1,6 @@
 //! `BGPConfiguration`: the cluster's BGP settings (`default`) and per-node overrides
 //! (`node.<nodename>`) (`bgpconfig.go`, its CEL rules, `clientv3/bgpconfig.go`).
 
-use std::net::IpAddr;
-
 use serde::{Deserialize, Serialize};
 
 use crate::ObjectMeta;
@@ -319,33 +317,16 @@ impl BGPConfiguration {
                 );
             }
         }
-        for (field, value, v4) in [
-            (
-                "spec.localWorkloadPeeringIPV4",
-                &s.local_workload_peering_ipv4,
-                true,
-            ),
-            (
-                "spec.localWorkloadPeeringIPV6",
-                &s.local_workload_peering_ipv6,
-                false,
-            ),
-        ] {
-            let Some(v) = value.as_deref().filter(|v| !v.is_empty()) else {
-                continue;
-            };
-            if !v.parse::<IpAddr>().is_ok_and(|ip| ip.is_ipv4() == v4) {
-                p.add(
-                    field,
-                    v,
-                    if v4 {
-                        "must be an IPv4 address"
-                    } else {
-                        "must be an IPv6 address"
-                    },
-                );
-            }
-        }
+        p.ip_of_family(
+            "spec.localWorkloadPeeringIPV4",
+            s.local_workload_peering_ipv4.as_deref(),
+            true,
+        );
+        p.ip_of_family(
+            "spec.localWorkloadPeeringIPV6",
+            s.local_workload_peering_ipv6.as_deref(),
+            false,
+        );
         for (field, value) in [
             ("spec.ipv4NormalRoutePriority", s.ipv4_normal_route_priority),
             ("spec.ipv6NormalRoutePriority", s.ipv6_normal_route_priority),

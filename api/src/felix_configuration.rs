@@ -9,7 +9,6 @@
 //! uses are kept as written (`serde_json::Value`).
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -1463,17 +1462,7 @@ impl FelixConfiguration {
                 false,
             ),
         ] {
-            let Some(v) = value.as_deref().filter(|v| !v.is_empty()) else {
-                continue;
-            };
-            if !v.parse::<IpAddr>().is_ok_and(|ip| ip.is_ipv4() == v4) {
-                let family = if v4 { "IPv4" } else { "IPv6" };
-                p.add(
-                    format!("spec.{json}"),
-                    v,
-                    format!("{json} must be a valid {family} address"),
-                );
-            }
+            p.ip_of_family(&format!("spec.{json}"), value.as_deref(), v4);
         }
         for (json, value) in [
             ("wireguardInterfaceName", &s.wireguard_interface_name),
@@ -1645,7 +1634,7 @@ spec: {bpfConnectTimeLoadBalancingEnabled: false, nftablesMode: Enabled}
                 "error with field spec.iptablesBackend = 'legacy' (must be one of Legacy, NFT, Auto)",
                 "error with field spec.logSeverityScreen = 'Verbose' (must match \
                  ^(?i)(Trace|Debug|Info|Warning|Error|Fatal)?$)",
-                "error with field spec.natOutgoingAddress = 'fd00::1' (natOutgoingAddress must be a valid IPv4 \
+                "error with field spec.natOutgoingAddress = 'fd00::1' (must be an IPv4 \
                  address)",
             ]
         );

@@ -1,7 +1,6 @@
 //! `Node`: a Calico node as calico-node registers it: its BGP addresses and AS, tunnel
 //! addresses, and status (`libcalico-go/lib/apis/internalapi/node.go`).
 
-use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
@@ -188,32 +187,12 @@ fn is_wireguard_key(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
 }
 
-fn ip_of(text: &str, v4: bool) -> bool {
-    text.parse::<IpAddr>().is_ok_and(|ip| ip.is_ipv4() == v4)
-}
-
 impl Node {
     fn defaults(&mut self) {}
 
     fn check(&self, p: &mut Problems) {
         p.subdomain("metadata.name", &self.metadata.name);
         let s = &self.spec;
-        let ip = |p: &mut Problems, field: &str, value: &Option<String>, v4: bool| {
-            let Some(v) = value.as_deref().filter(|v| !v.is_empty()) else {
-                return;
-            };
-            if !ip_of(v, v4) {
-                p.add(
-                    field,
-                    v,
-                    if v4 {
-                        "must be an IPv4 address"
-                    } else {
-                        "must be an IPv6 address"
-                    },
-                );
-            }
-        };
         if let Some(bgp) = &s.bgp {
             if *bgp == NodeBGPSpec::default() {
                 p.add("spec.bgp", "{}", "spec.bgp should not be empty");
@@ -234,29 +213,25 @@ impl Node {
                     );
                 }
             }
-            ip(
-                p,
+            p.ip_of_family(
                 "spec.bgp.ipv4IPIPTunnelAddr",
-                &bgp.ipv4_ipip_tunnel_addr,
+                bgp.ipv4_ipip_tunnel_addr.as_deref(),
                 true,
             );
-            ip(
-                p,
+            p.ip_of_family(
                 "spec.bgp.routeReflectorClusterID",
-                &bgp.route_reflector_cluster_id,
+                bgp.route_reflector_cluster_id.as_deref(),
                 true,
             );
         }
-        ip(
-            p,
+        p.ip_of_family(
             "spec.ipv4VXLANTunnelAddr",
-            &s.ipv4_vxlan_tunnel_addr,
+            s.ipv4_vxlan_tunnel_addr.as_deref(),
             true,
         );
-        ip(
-            p,
+        p.ip_of_family(
             "spec.ipv6VXLANTunnelAddr",
-            &s.ipv6_vxlan_tunnel_addr,
+            s.ipv6_vxlan_tunnel_addr.as_deref(),
             false,
         );
         for (field, value) in [
@@ -268,16 +243,14 @@ impl Node {
             }
         }
         if let Some(w) = &s.wireguard {
-            ip(
-                p,
+            p.ip_of_family(
                 "spec.wireguard.interfaceIPv4Address",
-                &w.interface_ipv4_address,
+                w.interface_ipv4_address.as_deref(),
                 true,
             );
-            ip(
-                p,
+            p.ip_of_family(
                 "spec.wireguard.interfaceIPv6Address",
-                &w.interface_ipv6_address,
+                w.interface_ipv6_address.as_deref(),
                 false,
             );
         }

@@ -52,6 +52,20 @@ impl Problems {
         }
     }
 
+    /// An IP address of one family (`v4` or not); empty or absent is fine.
+    pub(crate) fn ip_of_family(&mut self, field: &str, value: Option<&str>, v4: bool) {
+        let Some(v) = value.filter(|v| !v.is_empty()) else {
+            return;
+        };
+        if !v
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_ipv4() == v4)
+        {
+            let family = if v4 { "IPv4" } else { "IPv6" };
+            self.add(field, v, format!("must be an {family} address"));
+        }
+    }
+
     /// A name-like reference to another resource (Calico's `name` validator: a DNS-1123
     /// subdomain).
     pub(crate) fn subdomain(&mut self, field: &str, value: &str) {
