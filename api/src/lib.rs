@@ -21,15 +21,23 @@ pub mod ipam_config;
 pub mod ippool;
 pub mod ipreservation;
 pub mod kind;
+pub mod labels;
 pub mod meta;
 pub mod names;
 pub mod net;
+pub mod network_set;
 pub mod node;
 mod pending;
+pub mod policy;
+pub mod port;
+pub mod profile;
+pub mod protocol;
 pub mod resource;
+pub mod rule;
 pub mod selector;
 #[cfg(test)]
 mod testing;
+pub mod tier;
 mod validation;
 
 pub use error::{ApiError, FieldError};

@@ -50,13 +50,4 @@ macro_rules! pending_kind {
     )*};
 }
 
-pending_kind!(
-    WorkloadEndpoint,
-    HostEndpoint,
-    NetworkPolicy,
-    GlobalNetworkPolicy,
-    Tier,
-    Profile,
-    NetworkSet,
-    GlobalNetworkSet,
-);
+pending_kind!(WorkloadEndpoint, HostEndpoint,);
