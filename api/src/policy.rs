@@ -258,7 +258,7 @@ impl Shared<'_> {
             if r.destination().services.is_some() {
                 p.add(
                     format!("{path}.destination.services"),
-                    "",
+                    r.destination().services_text(),
                     "not allowed in ingress rule destination",
                 );
             }
@@ -278,7 +278,7 @@ impl Shared<'_> {
             if r.source().services.is_some() {
                 p.add(
                     format!("{path}.source.services"),
-                    "",
+                    r.source().services_text(),
                     "not allowed in egress rule source",
                 );
             }
@@ -795,9 +795,9 @@ spec:
         assert_eq!(
             errors(np),
             [
-                "error with field spec.ingress[0].destination.services = '' (not allowed in \
+                "error with field spec.ingress[0].destination.services = 'a' (not allowed in \
                  ingress rule destination)",
-                "error with field spec.egress[0].source.services = '' (not allowed in egress \
+                "error with field spec.egress[0].source.services = 'b' (not allowed in egress \
                  rule source)",
                 "error with field spec.egress[1].http = '' (not allowed in egress rules)",
             ]

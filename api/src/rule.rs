@@ -495,7 +495,8 @@ const EMPTY_ENTITY: EntityRule = EntityRule {
 };
 
 impl EntityRule {
-    fn services_text(&self) -> String {
+    /// The service matched, as `namespace/name` or `name`, for error messages.
+    pub(crate) fn services_text(&self) -> String {
         let s = self.services.as_ref();
         let name = s.and_then(|s| s.name.as_deref()).unwrap_or_default();
         match s.and_then(|s| non_empty(&s.namespace)) {
