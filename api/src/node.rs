@@ -1,7 +1,6 @@
 //! `Node`: a Calico node as calico-node registers it: its BGP addresses and AS, tunnel
 //! addresses, and status (`libcalico-go/lib/apis/internalapi/node.go`).
 
-
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
