@@ -47,13 +47,13 @@ impl Outcome {
     }
 }
 
+/// The commands that write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     Create,
     Apply,
     Replace,
     Delete,
-    Get,
 }
 
 impl Action {
@@ -63,7 +63,6 @@ impl Action {
             Action::Apply => "apply",
             Action::Replace => "replace",
             Action::Delete => "delete",
-            Action::Get => "get",
         }
     }
     fn past(self) -> &'static str {
@@ -72,7 +71,6 @@ impl Action {
             Action::Apply => "applied",
             Action::Replace => "replaced",
             Action::Delete => "deleted",
-            Action::Get => "got",
         }
     }
 }
@@ -192,7 +190,7 @@ fn read_file(name: &str) -> Result<Vec<AnyResource>, String> {
             .map_err(|e| format!("reading stdin: {e}"))?;
         s
     } else {
-        std::fs::read_to_string(name).map_err(|e| format!("open {name}: {e}"))?
+        std::fs::read_to_string(name).map_err(|e| e.to_string())?
     };
     documents::parse(&text).map_err(|e| e.to_string())
 }
@@ -234,8 +232,10 @@ fn handle_namespace(r: &mut AnyResource, sel: &Selection) -> Result<(), String> 
     Ok(())
 }
 
-/// The resources a command acts on: from the file, or from `KIND [NAME...]`.
-fn select(sel: &Selection, action: Action) -> Result<(Vec<AnyResource>, bool), Outcome> {
+/// The resources a command acts on: from the file, or from `KIND [NAME...]`; with `list`, a
+/// kind without names stands for all resources of the kind (`get`). The flag says whether
+/// they came from the command line (one kind by construction).
+fn select(sel: &Selection, list: bool) -> Result<(Vec<AnyResource>, bool), Outcome> {
     if let Some(name) = &sel.filename {
         let fail =
             |e: String| Outcome::fail(String::new(), format!("failed to execute command: {e}"));
@@ -268,7 +268,7 @@ fn select(sel: &Selection, action: Action) -> Result<(Vec<AnyResource>, bool), O
             "resource name may not be empty",
         ));
     }
-    let names: Vec<&str> = if sel.names.is_empty() && action == Action::Get {
+    let names: Vec<&str> = if sel.names.is_empty() && list {
         vec![""]
     } else {
         sel.names.iter().map(String::as_str).collect()
@@ -310,7 +310,7 @@ fn go_list(errors: &[String]) -> String {
 
 /// `create`, `apply`, `replace` and `delete`.
 pub async fn write(session: &mut Session, action: Action, sel: &Selection) -> Outcome {
-    let (mut resources, from_args) = match select(sel, action) {
+    let (mut resources, from_args) = match select(sel, false) {
         Ok(r) => r,
         Err(o) => return o,
     };
@@ -357,7 +357,6 @@ pub async fn write(session: &mut Session, action: Action, sel: &Selection) -> Ou
             Action::Apply => apply(&client, r).await,
             Action::Replace => replace(&client, r).await,
             Action::Delete => delete(&client, r).await,
-            Action::Get => unreachable_get(),
         };
         match res {
             Ok(()) => results.handled += 1,
@@ -373,10 +372,6 @@ pub async fn write(session: &mut Session, action: Action, sel: &Selection) -> Ou
         }
     }
     summarize(action, &results, resources.len())
-}
-
-fn unreachable_get() -> Result<(), StoreError> {
-    Err(StoreError::Invalid("get is not a write".into()))
 }
 
 fn summarize(action: Action, results: &Results, total: usize) -> Outcome {
@@ -542,7 +537,7 @@ enum Found {
 
 /// `get`.
 pub async fn get(session: &mut Session, sel: &Selection, output: &Output, export: bool) -> Outcome {
-    let (mut resources, _) = match select(sel, Action::Get) {
+    let (mut resources, _) = match select(sel, true) {
         Ok(r) => r,
         Err(o) => return o,
     };
@@ -713,7 +708,7 @@ pub async fn patch(
     patch_text: &str,
     patch_type: &str,
 ) -> Outcome {
-    let (mut resources, _) = match select(sel, Action::Replace) {
+    let (mut resources, _) = match select(sel, false) {
         Ok(r) => r,
         Err(o) => return o,
     };
@@ -792,7 +787,7 @@ pub async fn label(
         (false, Some((k, v))) if !k.is_empty() => (k.to_string(), Some(v.to_string())),
         _ => return Outcome::fail(String::new(), format!("invalid label {label}")),
     };
-    let (mut resources, _) = match select(sel, Action::Replace) {
+    let (mut resources, _) = match select(sel, false) {
         Ok(r) => r,
         Err(o) => return o,
     };

@@ -186,6 +186,15 @@ fn pointer(v: &Value, path: &str) -> String {
     get(v, path).map(plain).unwrap_or_else(|| "<nil>".into())
 }
 
+/// A policy or tier `order`: Go's `*float64`, so `<nil>` when absent and `1e+06` for a
+/// million.
+fn order(v: &Value) -> String {
+    match get(v, "/spec/order").and_then(Value::as_f64) {
+        Some(f) => go_float(f),
+        None => "<nil>".into(),
+    }
+}
+
 /// A non-pointer number: `0` when absent.
 fn number(v: &Value, path: &str) -> String {
     get(v, path).map(plain).unwrap_or_else(|| "0".into())
@@ -325,7 +334,7 @@ fn cell(kind: ResourceKind, heading: &str, v: &Value, ctx: &Context) -> String {
         (WorkloadEndpoint | HostEndpoint, "INTERFACE") => string(v, "/spec/interfaceName"),
         (HostEndpoint, "IPS") => join(v, "/spec/expectedIPs", ",", 0),
         (NetworkPolicy | GlobalNetworkPolicy, "TIER") => string(v, "/spec/tier"),
-        (NetworkPolicy | GlobalNetworkPolicy | Tier, "ORDER") => pointer(v, "/spec/order"),
+        (NetworkPolicy | GlobalNetworkPolicy | Tier, "ORDER") => order(v),
         (NetworkPolicy | GlobalNetworkPolicy, "SELECTOR") => string(v, "/spec/selector"),
         (Profile, "LABELS") => join(v, "/spec/labelsToApply", ",", 0),
         (NetworkSet | GlobalNetworkSet, "NETS") => join(v, "/spec/nets", ",", 80),

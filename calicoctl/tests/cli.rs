@@ -379,6 +379,15 @@ fn get_prints_calicoctls_tables() {
          vxlan-pool            10.244.0.0/16    true    Never      Always      false      \
          false              all()      Automatic        \n\n"
     );
+    // The tiers Calico's client creates before the first write; orders print as Go's %v of a
+    // float64 does.
+    let r = c.ctl(&["get", "tiers"]);
+    ok(&r);
+    assert_eq!(
+        r.stdout,
+        "NAME            ORDER     \ndefault         1e+06     \nkube-admin      1000      \n\
+         kube-baseline   1e+07     \n\n"
+    );
     // A list as YAML is calicoctl's `<Kind>List`.
     let r = c.ctl(&["get", "pools", "-o", "yaml"]);
     ok(&r);
