@@ -385,8 +385,8 @@ fn get_prints_calicoctls_tables() {
     ok(&r);
     assert_eq!(
         r.stdout,
-        "NAME            ORDER     \ndefault         1e+06     \nkube-admin      1000      \n\
-         kube-baseline   1e+07     \n\n"
+        "NAME            ORDER   \ndefault         1e+06   \nkube-admin      1000    \n\
+         kube-baseline   1e+07   \n\n"
     );
     // A list as YAML is calicoctl's `<Kind>List`.
     let r = c.ctl(&["get", "pools", "-o", "yaml"]);
