@@ -174,14 +174,22 @@ impl Client {
         }
     }
 
-    /// Every resource in `list`, sorted by namespace and name, and the revision of the read.
+    /// Every resource in `list` and the revision of the read. A stored value that does not
+    /// decode is logged and left out, as Calico's etcd backend does when listing: one bad
+    /// entry must not hide the others (or block every pool create's overlap check).
     pub async fn list<R: Resource>(&self, list: &ListKey) -> Result<(Vec<R>, Revision), Error> {
         let listing = self.backend.list(list).await?;
         let items = listing
             .items
             .iter()
-            .map(decode)
-            .collect::<Result<Vec<R>, _>>()?;
+            .filter_map(|kv| match decode(kv) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!(key = %kv.key, error = %e, "skipping undecodable datastore entry");
+                    None
+                }
+            })
+            .collect();
         Ok((items, listing.revision))
     }
 
@@ -230,6 +238,8 @@ impl Client {
             }
             None => {
                 // Calico checks overlap on create only; a pool's CIDR cannot change afterwards.
+                // As in Calico, the list and the create are separate requests, so two
+                // overlapping pools created at the same instant can both succeed.
                 let (pools, _) = self
                     .list::<IPPool>(&ListKey::kind(ResourceKind::IPPool))
                     .await?;
@@ -284,7 +294,7 @@ fn as_pool<R: Resource>(r: &R) -> Result<IPPool, Error> {
 }
 
 fn parse_cidr(pool: &IPPool) -> Result<IpNetwork, Error> {
-    pool.spec.cidr.parse::<IpNetwork>().map_err(|_| {
+    api::net::parse_cidr(&pool.spec.cidr).ok_or_else(|| {
         api::ApiError::Validation {
             kind: ResourceKind::IPPool,
             name: pool.metadata.name.clone(),

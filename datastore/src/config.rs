@@ -214,8 +214,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(file: Option<&str>, env: &[(&str, &str)]) -> Result<DatastoreConfig, Error> {
-        let dir = std::env::temp_dir().join(format!("calicoctl-cfg-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let path = dir.join("calicoctl.cfg");
         if let Some(text) = file {
             std::fs::write(&path, text).unwrap();
@@ -225,13 +225,9 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let absent_default = dir.join("absent.cfg");
-        let r = DatastoreConfig::load_with_default(
-            file.map(|_| path.as_path()),
-            &absent_default,
-            |k| env.get(k).cloned(),
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
-        r
+        DatastoreConfig::load_with_default(file.map(|_| path.as_path()), &absent_default, |k| {
+            env.get(k).cloned()
+        })
     }
 
     const FILE: &str = "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata:\n\

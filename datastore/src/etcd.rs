@@ -330,6 +330,11 @@ impl Backend for EtcdBackend {
         expected: Revision,
     ) -> Result<Revision, Error> {
         let path = key.etcd_path();
+        // etcd compares an absent key's mod_revision as 0, so `expected == 0` would "match" a
+        // missing key; no stored key is ever at revision 0.
+        if expected.0 <= 0 {
+            return Err(Error::InvalidRevision(expected.to_string()));
+        }
         // Keep the key's lease: an update must not turn a key that should expire (a lease
         // is how a writer says "only while I am alive") into a permanent one.
         let put = PutOptions::new().with_ignore_lease();
@@ -579,9 +584,8 @@ mod tests {
 
     #[tokio::test]
     async fn tls_with_a_plain_http_endpoint_is_a_config_error() {
-        let dir = std::env::temp_dir().join(format!("etcd-ca-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let ca = dir.join("ca.pem");
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
         std::fs::write(
             &ca,
             "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
@@ -593,7 +597,6 @@ mod tests {
             ..Default::default()
         };
         let err = EtcdBackend::connect(&config).await.unwrap_err();
-        std::fs::remove_dir_all(&dir).unwrap();
         assert!(
             matches!(&err, Error::Config(m) if m.contains("http://127.0.0.1:1")),
             "{err}"

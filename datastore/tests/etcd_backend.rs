@@ -76,6 +76,14 @@ async fn update_with_stale_revision_is_conflict_and_missing_key_is_not_found() {
         "{err:?}"
     );
     assert_eq!(b.get(&missing).await.unwrap(), None);
+
+    // Revision 0 is what etcd reports for an absent key; it never names a stored version.
+    let err = b
+        .update(&missing, pool_bytes("nope", "10.3.0.0/16"), Revision(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidRevision(_)), "{err:?}");
+    assert_eq!(b.get(&missing).await.unwrap(), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

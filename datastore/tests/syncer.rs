@@ -44,11 +44,7 @@ fn node_key(name: &str) -> Key {
 }
 
 fn resource_key(r: &AnyResource) -> ResourceKey {
-    ResourceKey::new(
-        r.kind(),
-        r.metadata().namespace.as_deref(),
-        &r.metadata().name,
-    )
+    datastore::client::resource_key(r).expect("resources in these tests have names")
 }
 
 /// What etcd holds for `lists`, decoded as the syncer decodes it.
