@@ -181,6 +181,15 @@ fn files(name: &str, recursive: bool) -> Result<Vec<std::path::PathBuf>, String>
     Ok(out)
 }
 
+/// calicoctl prints a client it cannot create on stdout (then exits 1).
+fn client_failure(e: String) -> Outcome {
+    Outcome {
+        stdout: format!("{e}\n"),
+        stderr: String::new(),
+        code: 1,
+    }
+}
+
 /// Read the resources a file names (`-` is stdin).
 fn read_file(name: &str) -> Result<Vec<AnyResource>, String> {
     let text = if name == "-" {
@@ -344,7 +353,7 @@ pub async fn write(session: &mut Session, action: Action, sel: &Selection) -> Ou
     }
     let client = match session.client().await {
         Ok(c) => c,
-        Err(e) => return Outcome::fail(String::new(), e),
+        Err(e) => return client_failure(e),
     };
     if matches!(action, Action::Create | Action::Apply | Action::Replace) {
         if let Err(e) = client.ensure_initialized("", "").await {
@@ -362,13 +371,7 @@ pub async fn write(session: &mut Session, action: Action, sel: &Selection) -> Ou
             Ok(()) => results.handled += 1,
             Err(StoreError::AlreadyExists(_)) if sel.skip_exists => results.handled += 1,
             Err(StoreError::NotFound(_)) if sel.skip_not_exists => results.handled += 1,
-            Err(e) => {
-                results.errors.push(e.to_string());
-                // calicoctl stops a replace at its first failure.
-                if action == Action::Replace {
-                    break;
-                }
-            }
+            Err(e) => results.errors.push(e.to_string()),
         }
     }
     summarize(action, &results, resources.len())
@@ -377,7 +380,13 @@ pub async fn write(session: &mut Session, action: Action, sel: &Selection) -> Ou
 fn summarize(action: Action, results: &Results, total: usize) -> Outcome {
     let (verb, past) = (action.verb(), action.past());
     let kind = results.single_kind();
-    let errs = go_list(&results.errors);
+    // calicoctl reports create/apply failures as a Go list (`[e1 e2]`) and a replace failure
+    // as the error itself.
+    let errs = if action == Action::Replace {
+        results.errors.join("; ")
+    } else {
+        go_list(&results.errors)
+    };
     if action == Action::Delete {
         let mut out = String::new();
         if results.handled > 0 {
@@ -544,7 +553,7 @@ pub async fn get(session: &mut Session, sel: &Selection, output: &Output, export
     let print_namespace = sel.all_namespaces || sel.namespace.is_some();
     let client = match session.client().await {
         Ok(c) => c,
-        Err(e) => return Outcome::fail(String::new(), e),
+        Err(e) => return client_failure(e),
     };
     let mut found = Vec::new();
     let mut errors = Vec::new();
@@ -716,18 +725,14 @@ pub async fn patch(
         return Outcome::fail(String::new(), "no resources specified");
     };
     let kind = r.kind();
-    let fail = |e: String| {
-        Outcome::fail(
-            String::new(),
-            format!("Failed to patch '{kind}' resource: {e}"),
-        )
-    };
+    // calicoctl reports a failed patch as `hit error: <error>`.
+    let fail = |e: String| Outcome::fail(String::new(), format!("hit error: {e}"));
     if let Err(e) = handle_namespace(r, sel) {
         return fail(e);
     }
     let client = match session.client().await {
         Ok(c) => c,
-        Err(e) => return Outcome::fail(String::new(), e),
+        Err(e) => return client_failure(e),
     };
     let key = match key_of(r) {
         Ok(k) => k,
@@ -799,7 +804,7 @@ pub async fn label(
     }
     let client = match session.client().await {
         Ok(c) => c,
-        Err(e) => return Outcome::fail(String::new(), e),
+        Err(e) => return client_failure(e),
     };
     let rkey = match key_of(r) {
         Ok(k) => k,
@@ -809,6 +814,9 @@ pub async fn label(
     for _ in 0..5 {
         let mut stored: AnyResource = match client.get(&rkey).await {
             Ok(s) => s,
+            Err(StoreError::NotFound(_)) => {
+                return Outcome::fail(String::new(), format!("{kind_arg} {name} not found"));
+            }
             Err(e) => {
                 return Outcome::fail(
                     String::new(),
@@ -831,13 +839,8 @@ pub async fn label(
                 labels.remove(&key);
                 format!("Successfully removed label {key} from {kind_arg} {name}\n")
             }
-            (Some(v), Some(old)) if old == v => {
-                return Outcome::fail(
-                    String::new(),
-                    format!("failed to update {kind_arg} {name}, label not changed"),
-                );
-            }
-            (Some(_), Some(_)) if !overwrite => {
+            // Setting the value a label already has counts as an update, as in calicoctl.
+            (Some(v), Some(old)) if !overwrite && old != v => {
                 return Outcome::fail(
                     String::new(),
                     format!(
@@ -867,16 +870,17 @@ pub async fn label(
             Ok(_) => return Outcome::ok(message),
             Err(e) if e.is_conflict() => continue,
             Err(e) => {
+                tracing::info!(error = %e, "label update failed");
                 return Outcome::fail(
                     String::new(),
-                    format!("failed to update {kind_arg} {name}: {e}"),
+                    format!("failed to update {kind_arg} {name}, label not changed"),
                 );
             }
         }
     }
     Outcome::fail(
         String::new(),
-        format!("failed to update {kind_arg} {name}: update conflict"),
+        format!("failed to update {kind_arg} {name}, label not changed"),
     )
 }
 

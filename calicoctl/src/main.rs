@@ -85,6 +85,10 @@ enum Command {
         /// Skip over resources that do not exist.
         #[arg(short = 's', long = "skip-not-exists")]
         skip_not_exists: bool,
+        /// Process the directory given with -f recursively.
+        #[arg(short = 'R', long = "recursive")]
+        recursive: bool,
+        /// Do not error if files contain no data.
         #[arg(long = "skip-empty")]
         skip_empty: bool,
         #[command(flatten)]
@@ -105,6 +109,12 @@ enum Command {
         /// Strip cluster-specific information from the output.
         #[arg(long = "export")]
         export: bool,
+        /// Process the directory given with -f recursively.
+        #[arg(short = 'R', long = "recursive")]
+        recursive: bool,
+        /// Do not error if files contain no data.
+        #[arg(long = "skip-empty")]
+        skip_empty: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -189,6 +199,7 @@ async fn run(cli: Cli) -> Outcome {
             names,
             filename,
             skip_not_exists,
+            recursive,
             skip_empty,
             common,
         } => {
@@ -199,6 +210,7 @@ async fn run(cli: Cli) -> Outcome {
                 namespace: common.namespace,
                 skip_not_exists,
                 skip_empty,
+                recursive,
                 ..Default::default()
             };
             commands::write(&mut Session::new(common.config), Action::Delete, &sel).await
@@ -210,6 +222,8 @@ async fn run(cli: Cli) -> Outcome {
             output,
             all_namespaces,
             export,
+            recursive,
+            skip_empty,
             common,
         } => {
             let output = match Output::parse(&output) {
@@ -228,6 +242,8 @@ async fn run(cli: Cli) -> Outcome {
                 names,
                 namespace: common.namespace,
                 all_namespaces,
+                recursive,
+                skip_empty,
                 ..Default::default()
             };
             commands::get(&mut Session::new(common.config), &sel, &output, export).await

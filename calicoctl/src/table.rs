@@ -74,11 +74,6 @@ pub fn headings(kind: ResourceKind, wide: bool) -> &'static [&'static str] {
     }
 }
 
-/// Whether the kind has a NAMESPACE column to put first when namespaces are printed.
-fn has_namespace_column(kind: ResourceKind) -> bool {
-    kind.namespaced()
-}
-
 /// What the table needs from outside the resource: the cluster's AS number, for nodes that
 /// have none of their own (calicoctl prints it in parentheses).
 pub struct Context {
@@ -95,7 +90,7 @@ pub fn render(
     ctx: &Context,
 ) -> String {
     let mut heads: Vec<&str> = headings(kind, wide).to_vec();
-    if print_namespace && has_namespace_column(kind) {
+    if print_namespace && kind.namespaced() {
         heads.insert(0, "NAMESPACE");
     }
     let mut rows = vec![heads.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
@@ -122,7 +117,7 @@ pub fn render_columns(
             valid.push(h);
         }
     }
-    if has_namespace_column(kind) {
+    if kind.namespaced() {
         valid.push("NAMESPACE");
     }
     if let Some(bad) = columns.iter().find(|c| !valid.contains(&c.as_str())) {

@@ -19,7 +19,22 @@ struct Run {
 struct Cluster {
     etcd: Etcd,
     rt: tokio::runtime::Runtime,
+    /// A `CalicoAPIConfig` naming this etcd, passed with `-c` so that the host's
+    /// `/etc/calico/calicoctl.cfg` never applies.
+    config: tempfile::TempDir,
 }
+
+/// Environment that would point calicoctl elsewhere; cleared for every run.
+const HOST_ENV: &[&str] = &[
+    "DATASTORE_TYPE",
+    "ETCD_ENDPOINTS",
+    "ETCD_USERNAME",
+    "ETCD_PASSWORD",
+    "ETCD_KEY_FILE",
+    "ETCD_CERT_FILE",
+    "ETCD_CA_CERT_FILE",
+    "KUBECONFIG",
+];
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -32,7 +47,17 @@ impl Cluster {
             .enable_all()
             .build()
             .unwrap();
-        Some(Cluster { etcd, rt })
+        let config = tempfile::tempdir().unwrap();
+        std::fs::write(
+            config.path().join("calicoctl.cfg"),
+            format!(
+                "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata:\nspec:\n  \
+                 datastoreType: etcdv3\n  etcdEndpoints: {}\n",
+                etcd.endpoint()
+            ),
+        )
+        .unwrap();
+        Some(Cluster { etcd, rt, config })
     }
 
     fn ctl(&self, args: &[&str]) -> Run {
@@ -41,8 +66,15 @@ impl Cluster {
 
     fn ctl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_calicoctl"));
-        cmd.args(args)
-            .env("DATASTORE_TYPE", "etcdv3")
+        cmd.args(args);
+        // Every subcommand takes -c; a test that passes its own keeps it.
+        if !args.contains(&"-c") {
+            cmd.arg("-c").arg(self.config.path().join("calicoctl.cfg"));
+        }
+        for var in HOST_ENV {
+            cmd.env_remove(var);
+        }
+        cmd.env("DATASTORE_TYPE", "etcdv3")
             .env("ETCD_ENDPOINTS", self.etcd.endpoint())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -475,6 +507,23 @@ fn namespaces_label_and_patch() {
         r.stderr
     );
     ok(&c.ctl(&["label", "ippool", "p", "rack=2", "--overwrite"]));
+    // Setting the value a label already has is an update, as in calicoctl.
+    let r = c.ctl(&["label", "ippool", "p", "rack=2"]);
+    ok(&r);
+    assert_eq!(r.stdout, "Successfully updated label rack on ippool p\n");
+    let r = c.ctl(&["label", "ippool", "nope", "rack=2"]);
+    assert_eq!((r.code, r.stderr.as_str()), (1, "ippool nope not found\n"));
+    let r = c.ctl(&[
+        "patch",
+        "ippool",
+        "nope",
+        "-p",
+        r#"{"spec":{"natOutgoing":true}}"#,
+    ]);
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (1, "hit error: resource does not exist: IPPool(nope)\n")
+    );
     let r = c.ctl(&["label", "ippool", "p", "rack", "--remove"]);
     ok(&r);
     assert_eq!(r.stdout, "Successfully removed label rack from ippool p\n");
@@ -491,6 +540,29 @@ fn namespaces_label_and_patch() {
     let got = yaml(&c.ctl(&["get", "ippool", "p", "-o", "yaml"]).stdout);
     assert_eq!(got["spec"]["natOutgoing"], true);
     assert_eq!(got["spec"]["cidr"], "10.40.0.0/16");
+
+    // replace goes on past a resource that fails, and says what it did.
+    let two = format!(
+        "{}---\n{}",
+        pool("missing", "10.41.0.0/16"),
+        pool("p", "10.40.0.0/16")
+    );
+    let r = c.ctl_stdin(&["replace", "-f", "-"], Some(&two));
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stdout,
+        "Partial success: replaced the first 1 out of 2 'IPPool' resources:\n"
+    );
+    assert_eq!(
+        r.stderr,
+        "hit error: resource does not exist: IPPool(missing)\n"
+    );
+    let got = yaml(&c.ctl(&["get", "ippool", "p", "-o", "yaml"]).stdout);
+    assert_eq!(
+        got["spec"].get("natOutgoing"),
+        None,
+        "p was replaced by the file's version"
+    );
 }
 
 #[test]
