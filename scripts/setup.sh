@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo need. Idempotent; run as root.
-# The Rust toolchain (cargo, rustc >= 1.85) must already be on PATH (rustup).
+# The Rust toolchain (cargo, rustc >= 1.88) must already be on PATH (rustup).
 set -euo pipefail
 
 packages=(

@@ -341,6 +341,13 @@ fn health_ok(addr: SocketAddr) -> bool {
 mod tests {
     use super::*;
 
+    /// Whether `pid` is still the etcd serving `dir` (a recycled pid runs something else).
+    fn etcd_alive(pid: u32, dir: &Path) -> bool {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(&*dir.to_string_lossy()))
+            .unwrap_or(false)
+    }
+
     #[test]
     fn starts_healthy_kills_restarts_and_cleans_up() {
         let Some(mut etcd) = start_or_skip() else {
@@ -354,9 +361,10 @@ mod tests {
             etcd.client_port
         ))));
 
+        assert!(etcd_alive(pid, &dir));
         etcd.kill();
         assert!(!etcd.is_running());
-        assert!(!Path::new(&format!("/proc/{pid}")).exists());
+        assert!(!etcd_alive(pid, &dir));
 
         etcd.restart();
         let pid2 = etcd.pid().expect("running again");
@@ -364,12 +372,12 @@ mod tests {
         assert!(etcd.log_tail().contains("ready to serve client requests"));
 
         etcd.stop();
-        assert!(!Path::new(&format!("/proc/{pid2}")).exists());
+        assert!(!etcd_alive(pid2, &dir));
         etcd.restart();
         let pid3 = etcd.pid().expect("running again");
         drop(etcd);
         assert!(!dir.exists(), "temp dir removed");
-        assert!(!Path::new(&format!("/proc/{pid3}")).exists());
+        assert!(!etcd_alive(pid3, &dir));
     }
 
     #[test]
@@ -386,7 +394,7 @@ mod tests {
         });
         assert!(result.is_err());
         let (pid, dir) = rx.recv().expect("started");
-        assert!(!Path::new(&format!("/proc/{pid}")).exists());
+        assert!(!etcd_alive(pid, &dir));
         assert!(!dir.exists());
     }
 

@@ -3,8 +3,9 @@
 //! as YAML and as etcd stores it, refuse a bad pool, and clean up. Nothing outside the temp
 //! dir and the processes it starts is touched.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -22,19 +23,28 @@ fn main() -> Result<()> {
     );
     println!("# export ETCD_ENDPOINTS={endpoint}\n");
 
-    let ctl = |args: &[&str]| -> Result<bool> {
+    // Runs calicoctl as a user would, with `input` on its stdin; prints what it printed.
+    let ctl_with = |args: &[&str], input: &str| -> Result<bool> {
         println!("$ calicoctl {}", args.join(" "));
-        let out = Command::new(&calicoctl)
+        let mut child = Command::new(&calicoctl)
             .args(args)
             .env("DATASTORE_TYPE", "etcdv3")
             .env("ETCD_ENDPOINTS", &endpoint)
-            .output()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .context("running calicoctl")?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
         print!("{}", String::from_utf8_lossy(&out.stdout));
         print!("{}", String::from_utf8_lossy(&out.stderr));
         println!("# exit status {}\n", out.status.code().unwrap_or(-1));
         Ok(out.status.success())
     };
+    let ctl = |args: &[&str]| ctl_with(args, "");
 
     let dir = examples.to_string_lossy().into_owned();
     if !ctl(&["apply", "-f", &dir])? {
@@ -66,14 +76,10 @@ fn main() -> Result<()> {
     println!("{stored}\n");
 
     println!("# a pool overlapping my-ippool is refused, and nothing is written:");
-    let bad = std::env::temp_dir().join(format!("demo-overlap-{}.yaml", std::process::id()));
-    std::fs::write(
-        &bad,
-        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: overlapping\n\
-         spec:\n  cidr: 10.1.128.0/17\n",
-    )?;
-    let refused = !ctl(&["apply", "-f", &bad.to_string_lossy()])?;
-    std::fs::remove_file(&bad)?;
+    let overlapping = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  \
+                       name: overlapping\nspec:\n  cidr: 10.1.128.0/17\n";
+    println!("{overlapping}");
+    let refused = !ctl_with(&["apply", "-f", "-"], overlapping)?;
     if !refused {
         bail!("the overlapping pool was accepted");
     }
