@@ -14,7 +14,7 @@ use crate::protocol::Protocol;
 use crate::validation::{Problems, kind_impls};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HostEndpoint {
     pub api_version: String,
     pub kind: String,
@@ -27,7 +27,7 @@ pub struct HostEndpoint {
 kind_impls!(HostEndpoint);
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HostEndpointSpec {
     /// The node the interface is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,7 +52,6 @@ pub struct HostEndpointSpec {
 
 /// A named port of a host endpoint.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct EndpointPort {
     pub name: String,
     pub protocol: Protocol,
