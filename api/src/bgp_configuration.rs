@@ -173,13 +173,10 @@ pub(crate) fn is_community_value(text: &str) -> bool {
     }
 }
 
-/// Calico's `ignoredInterface`: 1-15 of `[a-zA-Z0-9_.*-]`, not `*` alone.
+/// Calico's `ignoredInterface`: a name with globs, but not `*` alone (that would ignore every
+/// interface).
 fn is_ignored_interface(text: &str) -> bool {
-    text != "*"
-        && (1..=15).contains(&text.len())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.*-".contains(&b))
+    text != "*" && crate::names::is_interface_name(text, true)
 }
 
 impl BGPConfigurationSpec {

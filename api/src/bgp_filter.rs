@@ -200,11 +200,7 @@ impl BGPFilterRule {
             }
         }
         if let Some(iface) = &self.interface {
-            let ok = (1..=15).contains(&iface.len())
-                && iface
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_.*-".contains(&b));
-            if !ok {
+            if !crate::names::is_interface_name(iface, true) {
                 p.add(
                     format!("{at}.interface"),
                     iface,

@@ -1351,14 +1351,6 @@ const RANGES: &[(&str, i64, i64)] = &[
     ("bpfMaglevMaxServices", 1, 3000),
 ];
 
-/// Calico's `interface` validator: 1-15 of `[a-zA-Z0-9_.-]`.
-fn is_interface_name(text: &str) -> bool {
-    (1..=15).contains(&text.len())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-}
-
 impl FelixConfiguration {
     /// What Calico writes on create in etcd mode: `floatingIPs: Disabled`,
     /// `bpfConnectTimeLoadBalancing: TCP`, `bpfHostNetworkedNATWithoutCTLB: Enabled`, and the
@@ -1468,7 +1460,7 @@ impl FelixConfiguration {
         ] {
             if let Some(v) = value
                 .as_deref()
-                .filter(|v| !v.is_empty() && !is_interface_name(v))
+                .filter(|v| !v.is_empty() && !crate::names::is_interface_name(v, false))
             {
                 p.add(format!("spec.{json}"), v, "must be 1-15 of [a-zA-Z0-9_.-]");
             }

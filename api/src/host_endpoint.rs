@@ -58,12 +58,9 @@ pub struct EndpointPort {
     pub port: u16,
 }
 
-/// Calico's `interface` check: `*`, or 1-15 of `[a-zA-Z0-9_.-]` (Linux's name limit).
+/// An endpoint's `interfaceName`: `*` alone (every interface) or a name without globs.
 pub(crate) fn is_interface_name(s: &str) -> bool {
-    s == "*"
-        || ((1..=15).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)))
+    s == "*" || crate::names::is_interface_name(s, false)
 }
 
 pub(crate) const INTERFACE_RULE: &str =
