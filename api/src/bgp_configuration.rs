@@ -18,7 +18,7 @@ pub const GLOBAL_NAME: &str = "default";
 pub const NODE_PREFIX: &str = "node.";
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct BGPConfiguration {
     pub api_version: String,
     pub kind: String,
@@ -31,7 +31,7 @@ pub struct BGPConfiguration {
 kind_impls!(BGPConfiguration);
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct BGPConfigurationSpec {
     /// `Trace|Debug|Info|Warning|Error|Fatal`, any case. Default `Info`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,7 +108,6 @@ pub struct BGPConfigurationSpec {
 
 /// A service CIDR to advertise.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct ServiceIPBlock {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cidr: Option<String>,
@@ -116,7 +115,6 @@ pub struct ServiceIPBlock {
 
 /// A named BGP community value, `aa:nn` or `aa:nn:mm`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct Community {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -126,7 +124,6 @@ pub struct Community {
 
 /// Communities to attach to routes within a CIDR.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct PrefixAdvertisement {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cidr: Option<String>,
@@ -176,13 +173,10 @@ pub(crate) fn is_community_value(text: &str) -> bool {
     }
 }
 
-/// Calico's `ignoredInterface`: 1-15 of `[a-zA-Z0-9_.*-]`, not `*` alone.
+/// Calico's `ignoredInterface`: a name with globs, but not `*` alone (that would ignore every
+/// interface).
 fn is_ignored_interface(text: &str) -> bool {
-    text != "*"
-        && (1..=15).contains(&text.len())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.*-".contains(&b))
+    text != "*" && crate::names::is_interface_name(text, true)
 }
 
 impl BGPConfigurationSpec {

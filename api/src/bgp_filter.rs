@@ -10,7 +10,7 @@ use crate::net::{is_masked, parse_cidr_or_ip};
 use crate::validation::{Problems, kind_impls};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct BGPFilter {
     pub api_version: String,
     pub kind: String,
@@ -23,7 +23,6 @@ pub struct BGPFilter {
 kind_impls!(BGPFilter);
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct BGPFilterSpec {
     #[serde(default, rename = "exportV4", skip_serializing_if = "Option::is_none")]
     pub export_v4: Option<Vec<BGPFilterRule>>,
@@ -38,7 +37,7 @@ pub struct BGPFilterSpec {
 /// One rule. Calico has separate V4 and V6 types with the same fields; the family decides
 /// the CIDR and prefix-length checks.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct BGPFilterRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cidr: Option<String>,
@@ -69,7 +68,6 @@ pub struct BGPFilterRule {
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct PrefixLength {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<i32>,
@@ -105,14 +103,13 @@ pub enum Action {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct CommunityMatch {
     pub values: Vec<String>,
 }
 
 /// A route change; exactly one field set.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Operation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub add_community: Option<CommunityValue>,
@@ -127,19 +124,16 @@ pub struct Operation {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct CommunityValue {
     pub value: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct PrependAsPath {
     pub prefix: Vec<Asn>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct PriorityValue {
     pub value: i64,
 }
@@ -206,11 +200,7 @@ impl BGPFilterRule {
             }
         }
         if let Some(iface) = &self.interface {
-            let ok = (1..=15).contains(&iface.len())
-                && iface
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_.*-".contains(&b));
-            if !ok {
+            if !crate::names::is_interface_name(iface, true) {
                 p.add(
                     format!("{at}.interface"),
                     iface,

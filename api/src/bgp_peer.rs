@@ -12,7 +12,7 @@ use crate::net::PeerIp;
 use crate::validation::{Problems, kind_impls};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct BGPPeer {
     pub api_version: String,
     pub kind: String,
@@ -25,7 +25,7 @@ pub struct BGPPeer {
 kind_impls!(BGPPeer);
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct BGPPeerSpec {
     /// The one node this peering is for; with neither this nor `nodeSelector`, every node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,7 +113,7 @@ pub enum ReversePeering {
 
 /// A BGP (TCP MD5) password, from a Kubernetes secret in calico-node's namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct BGPPassword {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_key_ref: Option<SecretKeySelector>,
@@ -121,7 +121,6 @@ pub struct BGPPassword {
 
 /// Kubernetes' `SecretKeySelector`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct SecretKeySelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,

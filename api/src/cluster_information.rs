@@ -10,7 +10,7 @@ use crate::validation::{Problems, kind_impls};
 pub const CLUSTER_INFORMATION_NAME: &str = "default";
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct ClusterInformation {
     pub api_version: String,
     pub kind: String,
@@ -23,7 +23,7 @@ pub struct ClusterInformation {
 kind_impls!(ClusterInformation);
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct ClusterInformationSpec {
     #[serde(
         default,

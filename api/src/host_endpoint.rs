@@ -14,7 +14,7 @@ use crate::protocol::Protocol;
 use crate::validation::{Problems, kind_impls};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HostEndpoint {
     pub api_version: String,
     pub kind: String,
@@ -27,7 +27,7 @@ pub struct HostEndpoint {
 kind_impls!(HostEndpoint);
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct HostEndpointSpec {
     /// The node the interface is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,19 +52,15 @@ pub struct HostEndpointSpec {
 
 /// A named port of a host endpoint.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct EndpointPort {
     pub name: String,
     pub protocol: Protocol,
     pub port: u16,
 }
 
-/// Calico's `interface` check: `*`, or 1-15 of `[a-zA-Z0-9_.-]` (Linux's name limit).
+/// An endpoint's `interfaceName`: `*` alone (every interface) or a name without globs.
 pub(crate) fn is_interface_name(s: &str) -> bool {
-    s == "*"
-        || ((1..=15).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)))
+    s == "*" || crate::names::is_interface_name(s, false)
 }
 
 pub(crate) const INTERFACE_RULE: &str =

@@ -12,7 +12,7 @@ pub const IPAM_CONFIG_NAME: &str = "default";
 pub const DEFAULT_MAX_BLOCKS_PER_HOST: u32 = 20;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct IPAMConfiguration {
     pub api_version: String,
     pub kind: String,
@@ -25,7 +25,7 @@ pub struct IPAMConfiguration {
 kind_impls!(IPAMConfiguration);
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct IPAMConfigurationSpec {
     /// No borrowing of addresses from other hosts' blocks. Default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]

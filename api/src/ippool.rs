@@ -16,7 +16,7 @@ pub const DEFAULT_BLOCK_SIZE_V4: u8 = 26;
 pub const DEFAULT_BLOCK_SIZE_V6: u8 = 122;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct IPPool {
     pub api_version: String,
     pub kind: String,
@@ -32,7 +32,7 @@ pub struct IPPool {
 kind_impls!(IPPool, status);
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct IPPoolSpec {
     /// The pool's CIDR, as written; [`IPPoolSpec::cidr`] parses it.
     #[serde(default)]
@@ -610,9 +610,6 @@ spec:
         );
         let (path, message) = parse_error(&pool("{cidr: 10.0.0.0/16, ipipmode: Always}"));
         assert_eq!(path, "spec.ipipmode");
-        assert!(
-            message.starts_with("unknown field `ipipmode`, expected one of"),
-            "{message}"
-        );
+        assert!(message.starts_with("unknown field `ipipmode`"), "{message}");
     }
 }

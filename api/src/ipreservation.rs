@@ -7,7 +7,7 @@ use crate::net::parse_cidr_or_ip;
 use crate::validation::{Problems, kind_impls};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct IPReservation {
     pub api_version: String,
     pub kind: String,
@@ -20,7 +20,6 @@ pub struct IPReservation {
 kind_impls!(IPReservation);
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct IPReservationSpec {
     /// CIDRs or single addresses; host bits are allowed (Calico's `cidrs` validator).
     #[serde(

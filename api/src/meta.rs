@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// unchanged. `resource_version` is never stored: the datastore fills it from the key's
 /// revision when reading.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,

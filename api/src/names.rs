@@ -1,4 +1,4 @@
-//! Resource names as Kubernetes and Calico's validator accept them.
+//! Resource and interface names as Kubernetes and Calico's validator accept them.
 
 use crate::FieldError;
 
@@ -6,6 +6,8 @@ use crate::FieldError;
 const SUBDOMAIN_MAX: usize = 253;
 /// Longest DNS-1123 label (Kubernetes `validation.DNS1123LabelMaxLength`).
 const LABEL_MAX: usize = 63;
+/// Longest Linux interface name: `IFNAMSIZ` (16) less the terminating NUL.
+const INTERFACE_MAX: usize = 15;
 
 fn is_label(s: &str) -> bool {
     let b = s.as_bytes();
@@ -47,6 +49,16 @@ pub fn check_label(field: &str, value: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// A Linux interface name as Calico's validator accepts it: 1-15 of `[a-zA-Z0-9_.-]`
+/// (`interfaceRegex`), or with `globs` also `*` anywhere (`ignoredInterfaceRegex`, BGP filter
+/// rules' `interface`), so `*` alone and `eth*` pass. Callers add their own rules for `*`.
+pub fn is_interface_name(name: &str, globs: bool) -> bool {
+    (1..=INTERFACE_MAX).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b) || (globs && b == b'*'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +79,30 @@ mod tests {
             &"a".repeat(254),
         ] {
             assert!(check_subdomain("metadata.name", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn interface_names() {
+        for ok in ["eth0", "bond0.100", "en_p1-s0", "a", "abcdefghijklmno"] {
+            assert!(is_interface_name(ok, false), "{ok}");
+            assert!(is_interface_name(ok, true), "{ok}");
+        }
+        for glob in ["*", "eth*", "*.calico", "cali*x*"] {
+            assert!(!is_interface_name(glob, false), "{glob}");
+            assert!(is_interface_name(glob, true), "{glob}");
+        }
+        for bad in [
+            "",
+            "eth 0",
+            "eth0:1",
+            "abcdefghijklmnop",
+            "eth?",
+            "éth0",
+            "eth/0",
+        ] {
+            assert!(!is_interface_name(bad, false), "{bad}");
+            assert!(!is_interface_name(bad, true), "{bad}");
         }
     }
 

@@ -15,7 +15,7 @@ use crate::validation::{Problems, kind_impls};
 pub const NAMESPACE_LABEL: &str = "projectcalico.org/namespace";
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct NetworkSet {
     pub api_version: String,
     pub kind: String,
@@ -28,7 +28,7 @@ pub struct NetworkSet {
 kind_impls!(NetworkSet);
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct GlobalNetworkSet {
     pub api_version: String,
     pub kind: String,
@@ -42,7 +42,7 @@ kind_impls!(GlobalNetworkSet);
 
 /// The spec of both kinds: the networks.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct NetworkSetSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nets: Option<Vec<String>>,

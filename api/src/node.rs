@@ -10,7 +10,7 @@ use crate::net::{is_mac, is_masked, parse_cidr_or_ip};
 use crate::validation::{Problems, kind_impls};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Node {
     pub api_version: String,
     pub kind: String,
@@ -25,7 +25,7 @@ pub struct Node {
 kind_impls!(Node, status);
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct NodeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp: Option<NodeBGPSpec>,
@@ -64,7 +64,7 @@ pub struct NodeSpec {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct NodeBGPSpec {
     /// The node's own AS; the BGPConfiguration default when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,7 +98,7 @@ pub struct NodeBGPSpec {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct OrchRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
@@ -108,7 +108,7 @@ pub struct OrchRef {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct NodeWireguardSpec {
     #[serde(
         default,
@@ -125,7 +125,6 @@ pub struct NodeWireguardSpec {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct NodeAddress {
     /// Always written, as Calico's Go type does (no `omitempty`).
     #[serde(default)]
@@ -136,7 +135,6 @@ pub struct NodeAddress {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct NodeInterface {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -145,7 +143,7 @@ pub struct NodeInterface {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct NodeStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wireguard_public_key: Option<String>,

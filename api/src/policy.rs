@@ -77,7 +77,7 @@ pub enum PerformanceHint {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct NetworkPolicy {
     pub api_version: String,
     pub kind: String,
@@ -90,7 +90,7 @@ pub struct NetworkPolicy {
 kind_impls!(NetworkPolicy);
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct NetworkPolicySpec {
     /// Defaults to `default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,7 +113,7 @@ pub struct NetworkPolicySpec {
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct GlobalNetworkPolicy {
     pub api_version: String,
     pub kind: String,
@@ -126,7 +126,7 @@ pub struct GlobalNetworkPolicy {
 kind_impls!(GlobalNetworkPolicy);
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct GlobalNetworkPolicySpec {
     /// Defaults to `default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

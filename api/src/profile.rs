@@ -19,7 +19,7 @@ pub const DEFAULT_ALLOW_PROFILE: &str = "projectcalico-default-allow";
 const RULES_MAX: usize = 1024;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Profile {
     pub api_version: String,
     pub kind: String,
@@ -32,7 +32,7 @@ pub struct Profile {
 kind_impls!(Profile);
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct ProfileSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<Vec<Rule>>,

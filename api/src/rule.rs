@@ -39,7 +39,7 @@ pub enum Action {
 
 /// One rule: match criteria and an action.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Rule {
     /// Required; `None` only so that a missing action is a validation error naming the rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,7 +67,6 @@ pub struct Rule {
 
 /// ICMP type and code to match.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct IcmpFields {
     /// 0-254 (255 is not matchable in iptables).
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
@@ -79,7 +78,7 @@ pub struct IcmpFields {
 
 /// The source or destination side of a rule. All criteria present must match.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct EntityRule {
     /// CIDRs, strictly masked (`10.0.0.0/8`, not `10.0.0.1/8`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,7 +103,6 @@ pub struct EntityRule {
 
 /// A Kubernetes Service, by name and namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct ServiceMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -114,7 +112,6 @@ pub struct ServiceMatch {
 
 /// Kubernetes service accounts, by name and/or by a selector on their labels.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct ServiceAccountMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub names: Option<Vec<String>>,
@@ -124,7 +121,6 @@ pub struct ServiceAccountMatch {
 
 /// Layer-7 match on HTTP requests (application layer policy).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct HttpMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub methods: Option<Vec<String>>,
@@ -134,7 +130,6 @@ pub struct HttpMatch {
 
 /// One HTTP path match: exactly one of `exact` or `prefix`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct HttpPath {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exact: Option<String>,
@@ -144,7 +139,6 @@ pub struct HttpPath {
 
 /// Annotations a user attaches to a rule.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct RuleMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
@@ -873,12 +867,17 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        let e = serde_yaml::from_str::<Rule>("{action: Allow, source: {net: [10.0.0.0/8]}}")
+        // The types accept unknown fields (stored values); user input goes through the strict
+        // reader.
+        let strict = |yaml: &str| {
+            crate::resource::from_value::<Rule>(None, serde_yaml::from_str(yaml).unwrap())
+        };
+        let e = strict("{action: Allow, source: {net: [10.0.0.0/8]}}")
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown field `net`"), "{e}");
-        assert!(serde_yaml::from_str::<Rule>("{action: allow}").is_err());
-        assert!(serde_yaml::from_str::<Rule>("{action: Allow, icmp: {typ: 1}}").is_err());
+        assert!(strict("{action: allow}").is_err());
+        assert!(strict("{action: Allow, icmp: {typ: 1}}").is_err());
     }
 
     #[test]

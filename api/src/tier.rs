@@ -20,7 +20,7 @@ pub const KUBE_ADMIN_TIER_ORDER: f64 = 1_000.0;
 pub const KUBE_BASELINE_TIER_ORDER: f64 = 10_000_000.0;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Tier {
     pub api_version: String,
     pub kind: String,
@@ -36,7 +36,7 @@ pub struct Tier {
 kind_impls!(Tier, status);
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct TierSpec {
     /// Lower applies first. Defaults to 1,000,000.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -24,7 +24,7 @@ use crate::validation::{Problems, kind_impls};
 pub const ORCHESTRATOR_LABEL: &str = "projectcalico.org/orchestrator";
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct WorkloadEndpoint {
     pub api_version: String,
     pub kind: String,
@@ -37,7 +37,7 @@ pub struct WorkloadEndpoint {
 kind_impls!(WorkloadEndpoint);
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct WorkloadEndpointSpec {
     /// `k8s`, `cni`, `libnetwork`, `openstack`, ...
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,7 +86,6 @@ pub struct WorkloadEndpointSpec {
 
 /// A 1:1 NAT: connections to `externalIP` go to `internalIP`, one of the endpoint's addresses.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct IpNat {
     #[serde(default, rename = "internalIP")]
     pub internal_ip: String,
@@ -96,7 +95,7 @@ pub struct IpNat {
 
 /// A named or host-mapped port of a workload.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct WorkloadEndpointPort {
     /// May be empty only for a port mapped to the host (`hostPort` set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,7 +110,7 @@ pub struct WorkloadEndpointPort {
 
 /// Bandwidth, packet-rate and connection limits, and the DSCP mark for egress traffic.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct QosControls {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress_bandwidth: Option<i64>,

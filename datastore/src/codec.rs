@@ -49,8 +49,10 @@ pub fn decode<R: Resource>(kv: &KvPair) -> Result<R, Error> {
     if carries_policy_name(key.kind) {
         restore_policy_name(&mut value).map_err(decode_err)?;
     }
-    let mut r: R =
-        api::resource::from_value(Some(key.kind), value).map_err(|e| decode_err(e.to_string()))?;
+    // Not user input: a value written by another Calico version may carry fields we do not
+    // know, which Calico's own `json.Unmarshal` skips too.
+    let mut r: R = api::resource::from_stored_value(Some(key.kind), value)
+        .map_err(|e| decode_err(e.to_string()))?;
     if r.kind() != key.kind {
         return Err(decode_err(format!(
             "stored kind is {}, key says {}",
@@ -139,5 +141,33 @@ mod tests {
         let back: AnyResource = decode(&kv).unwrap();
         assert_eq!(back.metadata().annotations, None);
         assert_eq!(back.metadata().name, "allow");
+    }
+
+    #[test]
+    fn stored_value_with_fields_we_do_not_know_decodes() {
+        // As a newer Calico might write it: `colour` and `futureField` are not ours.
+        let stored = serde_json::json!({
+            "apiVersion": "projectcalico.org/v3",
+            "kind": "IPPool",
+            "metadata": {"name": "p1", "uid": "u1", "futureField": {"a": 1}},
+            "spec": {"cidr": "10.1.0.0/16", "blockSize": 26, "natOutgoing": true, "colour": "blue"},
+        });
+        let kv = KvPair {
+            key: Key::Resource(ResourceKey::new(ResourceKind::IPPool, None, "p1")),
+            value: serde_json::to_vec(&stored).unwrap(),
+            revision: Revision(9),
+            lease: None,
+        };
+        let pool: api::ippool::IPPool = decode(&kv).unwrap();
+        assert_eq!(pool.metadata.name, "p1");
+        assert_eq!(pool.metadata.uid.as_deref(), Some("u1"));
+        assert_eq!(pool.metadata.resource_version.as_deref(), Some("9"));
+        assert_eq!(pool.spec.cidr, "10.1.0.0/16");
+        assert_eq!(pool.spec.block_size, Some(26));
+        assert_eq!(pool.spec.nat_outgoing, Some(true));
+        let any: AnyResource = decode(&kv).unwrap();
+        assert_eq!(any, AnyResource::IPPool(pool));
+        // The same document as user input is refused.
+        assert!(AnyResource::from_value(stored).is_err());
     }
 }
