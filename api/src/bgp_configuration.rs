@@ -204,14 +204,14 @@ impl BGPConfiguration {
     fn check(&self, p: &mut Problems) {
         p.subdomain("metadata.name", &self.metadata.name);
         let s = &self.spec;
-        if let Some(l) = &s.log_severity_screen {
-            if !is_log_severity(l) {
-                p.add(
-                    "spec.logSeverityScreen",
-                    l,
-                    "must be one of Trace, Debug, Info, Warning, Error, Fatal",
-                );
-            }
+        if let Some(l) = &s.log_severity_screen
+            && !is_log_severity(l)
+        {
+            p.add(
+                "spec.logSeverityScreen",
+                l,
+                "must be one of Trace, Debug, Info, Warning, Error, Fatal",
+            );
         }
         if self.metadata.name != GLOBAL_NAME {
             self.check_default_only(p);

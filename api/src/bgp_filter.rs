@@ -163,14 +163,14 @@ impl BGPFilterRule {
     fn check(&self, p: &mut Problems, at: &str, v4: bool) {
         let (family, max_len) = if v4 { ("IPv4", 32) } else { ("IPv6", 128) };
         let cidr = self.cidr.as_deref().filter(|c| !c.is_empty());
-        if let Some(c) = cidr {
-            if !parse_cidr_or_ip(c).is_some_and(|n| n.is_ipv4() == v4 && is_masked(&n)) {
-                p.add(
-                    format!("{at}.cidr"),
-                    c,
-                    format!("must be an {family} CIDR with no host bits set"),
-                );
-            }
+        if let Some(c) = cidr
+            && !parse_cidr_or_ip(c).is_some_and(|n| n.is_ipv4() == v4 && is_masked(&n))
+        {
+            p.add(
+                format!("{at}.cidr"),
+                c,
+                format!("must be an {family} CIDR with no host bits set"),
+            );
         }
         if cidr.is_some() != self.match_operator.is_some() {
             p.add(
@@ -199,14 +199,14 @@ impl BGPFilterRule {
                 }
             }
         }
-        if let Some(iface) = &self.interface {
-            if !crate::names::is_interface_name(iface, true) {
-                p.add(
-                    format!("{at}.interface"),
-                    iface,
-                    "must be 1-15 of [a-zA-Z0-9_.*-]",
-                );
-            }
+        if let Some(iface) = &self.interface
+            && !crate::names::is_interface_name(iface, true)
+        {
+            p.add(
+                format!("{at}.interface"),
+                iface,
+                "must be 1-15 of [a-zA-Z0-9_.*-]",
+            );
         }
         if let Some(m) = &self.communities {
             if m.values.len() != 1 {

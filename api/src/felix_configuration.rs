@@ -1472,15 +1472,15 @@ impl FelixConfiguration {
                 "routeTableRange and routeTableRanges cannot both be set",
             );
         }
-        if let Some(r) = s.route_table_range {
-            if !(r.min >= 1 && r.max >= r.min && r.max <= 250) {
-                let v = format!("{}-{}", r.min, r.max);
-                p.add(
-                    "spec.routeTableRange",
-                    v,
-                    "must be a range of route table indices within 1..250",
-                );
-            }
+        if let Some(r) = s.route_table_range
+            && !(r.min >= 1 && r.max >= r.min && r.max <= 250)
+        {
+            let v = format!("{}-{}", r.min, r.max);
+            p.add(
+                "spec.routeTableRange",
+                v,
+                "must be a range of route table indices within 1..250",
+            );
         }
         let mut tables = 0;
         for (i, r) in s.route_table_ranges.iter().flatten().enumerate() {

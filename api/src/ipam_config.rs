@@ -99,10 +99,10 @@ impl IPAMConfiguration {
                 );
             }
         }
-        if let Some(c) = self.spec.ip_cooldown_seconds {
-            if !(0..=1200).contains(&c) {
-                p.add("spec.ipCooldownSeconds", c, "must be between 0 and 1200");
-            }
+        if let Some(c) = self.spec.ip_cooldown_seconds
+            && !(0..=1200).contains(&c)
+        {
+            p.add("spec.ipCooldownSeconds", c, "must be between 0 and 1200");
         }
     }
 }

@@ -146,10 +146,10 @@ impl IPPool {
         if let Some(net) = s.cidr().filter(is_masked) {
             s.cidr = canonical(&net);
         }
-        if matches!(s.block_size, None | Some(0)) {
-            if let Some(b) = s.effective_block_size() {
-                s.block_size = Some(b);
-            }
+        if matches!(s.block_size, None | Some(0))
+            && let Some(b) = s.effective_block_size()
+        {
+            s.block_size = Some(b);
         }
         if s.allowed_uses.as_ref().is_none_or(Vec::is_empty) {
             s.allowed_uses = Some(DEFAULT_USES.to_vec());
@@ -208,15 +208,15 @@ impl IPPool {
                 "IP Pool with AllowedUse LoadBalancer must have nodeSelector set to all()",
             );
         }
-        if let Some(ns) = s.namespace_selector.as_deref().filter(|n| !n.is_empty()) {
-            if uses.contains(&AllowedUse::Tunnel) {
-                p.add(
-                    "spec.namespaceSelector",
-                    ns,
-                    "IP Pool with AllowedUse Tunnel cannot have namespaceSelector \
+        if let Some(ns) = s.namespace_selector.as_deref().filter(|n| !n.is_empty())
+            && uses.contains(&AllowedUse::Tunnel)
+        {
+            p.add(
+                "spec.namespaceSelector",
+                ns,
+                "IP Pool with AllowedUse Tunnel cannot have namespaceSelector \
                      (set allowedUses to [Workload])",
-                );
-            }
+            );
         }
         for (field, sel) in [
             ("spec.nodeSelector", &s.node_selector),
@@ -229,21 +229,21 @@ impl IPPool {
                 p.selector(field, Some(sel));
             }
         }
-        if let Some(b) = s.block_size.filter(|b| *b != 0) {
-            if let Some(c) = s.cidr() {
-                let ok = if c.is_ipv4() {
-                    (20..=32).contains(&b)
-                } else {
-                    (116..=128).contains(&b)
-                };
-                if !ok {
-                    p.add(
-                        "spec.blockSize",
-                        b,
-                        "blockSize must be between 20 and 32 for IPv4 pools, and between 116 and \
+        if let Some(b) = s.block_size.filter(|b| *b != 0)
+            && let Some(c) = s.cidr()
+        {
+            let ok = if c.is_ipv4() {
+                (20..=32).contains(&b)
+            } else {
+                (116..=128).contains(&b)
+            };
+            if !ok {
+                p.add(
+                    "spec.blockSize",
+                    b,
+                    "blockSize must be between 20 and 32 for IPv4 pools, and between 116 and \
                          128 for IPv6 pools",
-                    );
-                }
+                );
             }
         }
         self.check_cidr(p);
@@ -288,17 +288,18 @@ impl IPPool {
                 "IPIP is not supported on IPv6 pools",
             );
         }
-        if let Some(b) = s.effective_block_size() {
-            if !s.is_disabled() && net.prefix() > b {
-                p.add(
-                    "spec.cidr",
-                    &s.cidr,
-                    format!(
-                        "IP pool size is too small for use with Calico IPAM. It must be equal to \
+        if let Some(b) = s.effective_block_size()
+            && !s.is_disabled()
+            && net.prefix() > b
+        {
+            p.add(
+                "spec.cidr",
+                &s.cidr,
+                format!(
+                    "IP pool size is too small for use with Calico IPAM. It must be equal to \
                          or greater than the block size (/{b})."
-                    ),
-                );
-            }
+                ),
+            );
         }
     }
 }

@@ -259,14 +259,14 @@ impl Node {
                     "must be an IP address or a CIDR with no host bits set",
                 );
             }
-            if let Some(t) = a.kind.as_deref() {
-                if !["CalicoNodeIP", "InternalIP", "ExternalIP"].contains(&t) {
-                    p.add(
-                        format!("spec.addresses[{i}].type"),
-                        t,
-                        "must be CalicoNodeIP, InternalIP or ExternalIP",
-                    );
-                }
+            if let Some(t) = a.kind.as_deref()
+                && !["CalicoNodeIP", "InternalIP", "ExternalIP"].contains(&t)
+            {
+                p.add(
+                    format!("spec.addresses[{i}].type"),
+                    t,
+                    "must be CalicoNodeIP, InternalIP or ExternalIP",
+                );
             }
         }
         for (i, iface) in s.interfaces.iter().flatten().enumerate() {

@@ -230,14 +230,14 @@ impl Shared<'_> {
                 }
             }
         }
-        if let Some(hints) = self.performance_hints {
-            if hints.iter().collect::<HashSet<_>>().len() != hints.len() {
-                p.add(
-                    "spec.performanceHints",
-                    format!("{hints:?}"),
-                    "performance hints must be unique",
-                );
-            }
+        if let Some(hints) = self.performance_hints
+            && hints.iter().collect::<HashSet<_>>().len() != hints.len()
+        {
+            p.add(
+                "spec.performanceHints",
+                format!("{hints:?}"),
+                "performance hints must be unique",
+            );
         }
         self.check_rules(p);
     }
@@ -262,14 +262,15 @@ impl Shared<'_> {
                     "not allowed in ingress rule destination",
                 );
             }
-            if let Some(svc) = &r.source().services {
-                if self.global && svc.namespace.as_deref().is_none_or(str::is_empty) {
-                    p.add(
-                        format!("{path}.source.services.namespace"),
-                        "",
-                        "must specify a namespace",
-                    );
-                }
+            if let Some(svc) = &r.source().services
+                && self.global
+                && svc.namespace.as_deref().is_none_or(str::is_empty)
+            {
+                p.add(
+                    format!("{path}.source.services.namespace"),
+                    "",
+                    "must specify a namespace",
+                );
             }
         }
         for (i, r) in self.egress.iter().enumerate() {
@@ -285,14 +286,15 @@ impl Shared<'_> {
             if r.http.is_some() {
                 p.add(format!("{path}.http"), "", "not allowed in egress rules");
             }
-            if let Some(svc) = &r.destination().services {
-                if self.global && svc.namespace.as_deref().is_none_or(str::is_empty) {
-                    p.add(
-                        format!("{path}.destination.services.namespace"),
-                        "",
-                        "must specify a namespace",
-                    );
-                }
+            if let Some(svc) = &r.destination().services
+                && self.global
+                && svc.namespace.as_deref().is_none_or(str::is_empty)
+            {
+                p.add(
+                    format!("{path}.destination.services.namespace"),
+                    "",
+                    "must specify a namespace",
+                );
             }
         }
     }
@@ -444,14 +446,14 @@ impl GlobalNetworkPolicy {
                 "preDNAT policy cannot have any egress rules",
             );
         }
-        if pre_dnat {
-            if let Some(types) = s.types.as_ref().filter(|t| t.contains(&PolicyType::Egress)) {
-                p.add(
-                    "spec.types",
-                    types_text(types),
-                    "preDNAT policy cannot have 'Egress' type",
-                );
-            }
+        if pre_dnat
+            && let Some(types) = s.types.as_ref().filter(|t| t.contains(&PolicyType::Egress))
+        {
+            p.add(
+                "spec.types",
+                types_text(types),
+                "preDNAT policy cannot have 'Egress' type",
+            );
         }
         if (untracked || pre_dnat) && s.apply_on_forward != Some(true) {
             p.add(

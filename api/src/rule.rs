@@ -341,14 +341,14 @@ impl Rule {
                         );
                     }
                 }
-                if let Some(want) = self.ip_version {
-                    if (v4 && want != 4) || (v6 && want != 6) {
-                        p.add(
-                            &field,
-                            nets.join(", "),
-                            format!("rule IP version ({want}) doesn't match CIDR version"),
-                        );
-                    }
+                if let Some(want) = self.ip_version
+                    && ((v4 && want != 4) || (v6 && want != 6))
+                {
+                    p.add(
+                        &field,
+                        nets.join(", "),
+                        format!("rule IP version ({want}) doesn't match CIDR version"),
+                    );
                 }
                 if (v4 && seen_v6) || (v6 && seen_v4) || (v4 && v6) {
                     p.add(

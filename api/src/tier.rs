@@ -47,7 +47,7 @@ pub struct TierSpec {
 }
 
 /// The built-in tiers and the order and default action Calico requires of each.
-const BUILT_IN: [(&str, f64, Action); 3] = [
+pub const BUILT_IN: [(&str, f64, Action); 3] = [
     ("default", DEFAULT_TIER_ORDER, Action::Deny),
     ("kube-admin", KUBE_ADMIN_TIER_ORDER, Action::Pass),
     ("kube-baseline", KUBE_BASELINE_TIER_ORDER, Action::Pass),

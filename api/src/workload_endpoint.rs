@@ -272,10 +272,10 @@ pub fn endpoint_name(spec: &WorkloadEndpointSpec) -> Result<String, (&'static st
 
 impl WorkloadEndpoint {
     fn defaults(&mut self) {
-        if self.metadata.name.is_empty() {
-            if let Ok(name) = endpoint_name(&self.spec) {
-                self.metadata.name = name;
-            }
+        if self.metadata.name.is_empty()
+            && let Ok(name) = endpoint_name(&self.spec)
+        {
+            self.metadata.name = name;
         }
         let labels = [
             (NAMESPACE_LABEL, self.metadata.namespace.clone()),
@@ -345,15 +345,15 @@ impl WorkloadEndpoint {
                 p.subdomain(field, v);
             }
         }
-        if let Some(c) = s.container_id.as_deref().filter(|c| !c.is_empty()) {
-            if !is_container_id(c) {
-                p.add(
-                    "spec.containerID",
-                    c,
-                    "a container ID is letters, digits and '-', starting and ending with a \
+        if let Some(c) = s.container_id.as_deref().filter(|c| !c.is_empty())
+            && !is_container_id(c)
+        {
+            p.add(
+                "spec.containerID",
+                c,
+                "a container ID is letters, digits and '-', starting and ending with a \
                      letter or digit",
-                );
-            }
+            );
         }
         let interface = s.interface_name.as_deref().unwrap_or_default();
         if !is_interface_name(interface) {
@@ -369,14 +369,14 @@ impl WorkloadEndpoint {
         for (i, port) in s.ports.iter().flatten().enumerate() {
             port.check(&format!("spec.ports[{i}]"), p);
         }
-        if let Some(dscp) = s.qos_controls.as_ref().and_then(|q| q.dscp.as_ref()) {
-            if dscp.value().is_none() {
-                p.add(
-                    "spec.qosControls.dscp",
-                    dscp,
-                    "DSCP must be a number 0-63 or one of DF, EF, AF11-AF43, CS0-CS6",
-                );
-            }
+        if let Some(dscp) = s.qos_controls.as_ref().and_then(|q| q.dscp.as_ref())
+            && dscp.value().is_none()
+        {
+            p.add(
+                "spec.qosControls.dscp",
+                dscp,
+                "DSCP must be a number 0-63 or one of DF, EF, AF11-AF43, CS0-CS6",
+            );
         }
     }
 
@@ -418,23 +418,23 @@ impl WorkloadEndpoint {
                     "invalid IP address",
                 );
             }
-            if let (Some(int), Some(ext)) = (internal, external) {
-                if int.is_ipv4() != ext.is_ipv4() {
-                    p.add(
-                        format!("{path}.externalIP"),
-                        &nat.external_ip,
-                        "mismatched IP versions",
-                    );
-                }
+            if let (Some(int), Some(ext)) = (internal, external)
+                && int.is_ipv4() != ext.is_ipv4()
+            {
+                p.add(
+                    format!("{path}.externalIP"),
+                    &nat.external_ip,
+                    "mismatched IP versions",
+                );
             }
-            if let Some(int) = internal {
-                if !networks.iter().any(|n| n.contains(int)) {
-                    p.add(
-                        format!("{path}.internalIP"),
-                        &nat.internal_ip,
-                        "NAT is not in the endpoint networks",
-                    );
-                }
+            if let Some(int) = internal
+                && !networks.iter().any(|n| n.contains(int))
+            {
+                p.add(
+                    format!("{path}.internalIP"),
+                    &nat.internal_ip,
+                    "NAT is not in the endpoint networks",
+                );
             }
         }
         for (field, value, v4) in [
@@ -497,10 +497,10 @@ impl WorkloadEndpointPort {
         if self.port == 0 {
             p.add(format!("{path}.port"), 0, "port must be 1-65535");
         }
-        if let Some(ip) = self.host_ip.as_deref().filter(|ip| !ip.is_empty()) {
-            if !parse_cidr_or_ip(ip).is_some_and(|n| is_masked(&n)) {
-                p.add(format!("{path}.hostIP"), ip, "invalid IP address");
-            }
+        if let Some(ip) = self.host_ip.as_deref().filter(|ip| !ip.is_empty())
+            && !parse_cidr_or_ip(ip).is_some_and(|n| is_masked(&n))
+        {
+            p.add(format!("{path}.hostIP"), ip, "invalid IP address");
         }
     }
 }

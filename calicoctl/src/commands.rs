@@ -355,10 +355,10 @@ pub async fn write(session: &mut Session, action: Action, sel: &Selection) -> Ou
         Ok(c) => c,
         Err(e) => return client_failure(e),
     };
-    if matches!(action, Action::Create | Action::Apply | Action::Replace) {
-        if let Err(e) = client.ensure_initialized("", "").await {
-            tracing::info!(error = %e, "unable to initialize datastore");
-        }
+    if matches!(action, Action::Create | Action::Apply | Action::Replace)
+        && let Err(e) = client.ensure_initialized("", "").await
+    {
+        tracing::info!(error = %e, "unable to initialize datastore");
     }
     for r in &resources {
         let res = match action {
@@ -695,17 +695,13 @@ fn sorted(v: Value) -> Value {
     }
 }
 
-/// The cluster's AS number: BGPConfiguration `default`'s, else Calico's default 64512.
+/// The cluster's AS number: BGPConfiguration `default`'s, else Calico's default (64512).
 async fn global_as_number(client: &Client) -> String {
-    let key = ResourceKey::new(ResourceKind::BGPConfiguration, None, "default");
-    match client.get::<AnyResource>(&key).await {
-        Ok(r) => serde_json::to_value(&r)
-            .ok()
-            .and_then(|v| v.pointer("/spec/asNumber").cloned())
-            .filter(|v| !v.is_null())
-            .map(|v| v.to_string().trim_matches('"').to_string())
-            .unwrap_or_else(|| "64512".into()),
-        Err(StoreError::NotFound(_)) => "64512".into(),
+    use api::bgp_configuration::{BGPConfiguration, DEFAULT_AS_NUMBER, GLOBAL_NAME};
+    let key = ResourceKey::new(ResourceKind::BGPConfiguration, None, GLOBAL_NAME);
+    match client.get::<BGPConfiguration>(&key).await {
+        Ok(c) => c.spec.as_number.unwrap_or(DEFAULT_AS_NUMBER).to_string(),
+        Err(StoreError::NotFound(_)) => DEFAULT_AS_NUMBER.to_string(),
         Err(_) => "unknown".into(),
     }
 }

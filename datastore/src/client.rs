@@ -70,11 +70,7 @@ impl Client {
             "metadata": { "name": "default" },
             "spec": info,
         })];
-        for (name, order, action) in [
-            ("default", 1_000_000.0, "Deny"),
-            ("kube-admin", 1_000.0, "Pass"),
-            ("kube-baseline", 10_000_000.0, "Pass"),
-        ] {
+        for (name, order, action) in api::tier::BUILT_IN {
             wanted.push(serde_json::json!({
                 "apiVersion": api::API_VERSION,
                 "kind": "Tier",

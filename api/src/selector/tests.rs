@@ -576,10 +576,10 @@ fn noisy_inner(expr: &Expr, n: &mut Noise) -> String {
                 _ => ["not in", "notin", "not  in"][usize::from(n.pick(3))],
             };
             let mut items: Vec<&String> = values.iter().rev().collect();
-            if let Some(first) = values.iter().next() {
-                if n.pick(2) == 0 {
-                    items.push(first);
-                }
+            if let Some(first) = values.iter().next()
+                && n.pick(2) == 0
+            {
+                items.push(first);
             }
             let mut set = String::new();
             for (i, item) in items.iter().enumerate() {
