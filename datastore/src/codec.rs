@@ -45,7 +45,9 @@ pub fn decode<R: Resource>(kv: &KvPair) -> Result<R, Error> {
     };
     let mut value: Value =
         serde_json::from_slice(&kv.value).map_err(|e| decode_err(e.to_string()))?;
-    let crate::Key::Resource(key) = &kv.key;
+    let crate::Key::Resource(key) = &kv.key else {
+        return Err(decode_err("not a v3 resource".into()));
+    };
     if carries_policy_name(key.kind) {
         restore_policy_name(&mut value).map_err(decode_err)?;
     }

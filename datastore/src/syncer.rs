@@ -372,8 +372,10 @@ impl Watcher {
     }
 
     fn delete(&mut self, key: Key, revision: Revision, batch: &mut Vec<SyncerEvent>) {
-        if self.view.remove(&key).is_some() {
-            let Key::Resource(key) = key;
+        // Only decoded resources enter the view, so only resource keys come back out.
+        if self.view.remove(&key).is_some()
+            && let Key::Resource(key) = key
+        {
             batch.push(SyncerEvent::Delete { key, revision });
         }
     }

@@ -385,3 +385,62 @@ async fn two_writers_racing_on_one_resource_exactly_one_wins() {
         rev = new_rev;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipam_keys_live_under_calicos_paths_and_list_by_kind() {
+    let Some(etcd) = testutil::etcd::start_or_skip() else {
+        return;
+    };
+    let b = backend(&etcd).await;
+    let block = Key::Block("10.65.79.0/26".parse().unwrap());
+    let affinity = Key::BlockAffinity {
+        host: "node-1".into(),
+        cidr: "10.65.79.0/26".parse().unwrap(),
+    };
+    let handle = Key::Handle("k8s-pod-network.abc".into());
+    for key in [&block, &affinity, &handle, &Key::IpamConfig] {
+        b.create(key, b"{}".to_vec(), None).await.unwrap();
+    }
+    // A resource beside them must not show up in IPAM listings.
+    b.create(&pool_key("p1"), pool_bytes("p1", "10.0.0.0/16"), None)
+        .await
+        .unwrap();
+
+    let keys = |l: datastore::Listing| l.items.into_iter().map(|kv| kv.key).collect::<Vec<_>>();
+    assert_eq!(
+        keys(b.list(&ListKey::Blocks).await.unwrap()),
+        [block.clone()]
+    );
+    assert_eq!(
+        keys(
+            b.list(&ListKey::BlockAffinities { host: None })
+                .await
+                .unwrap()
+        ),
+        [affinity.clone()]
+    );
+    assert_eq!(
+        keys(
+            b.list(&ListKey::BlockAffinities {
+                host: Some("node-2".into())
+            })
+            .await
+            .unwrap()
+        ),
+        Vec::<Key>::new()
+    );
+    assert_eq!(
+        keys(b.list(&ListKey::Handles).await.unwrap()),
+        [handle.clone()]
+    );
+
+    // Read back by the raw etcd path Calico uses.
+    let mut raw = etcd_client::Client::connect([etcd.endpoint()], None)
+        .await
+        .unwrap();
+    let got = raw
+        .get("/calico/ipam/v2/assignment/ipv4/block/10.65.79.0-26", None)
+        .await
+        .unwrap();
+    assert_eq!(got.kvs().len(), 1);
+}

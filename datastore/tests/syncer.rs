@@ -405,7 +405,9 @@ async fn write_until(
         };
         match result {
             Ok(Some(rev)) => {
-                let Key::Resource(rk) = &key;
+                let Key::Resource(rk) = &key else {
+                    unreachable!("the writer only writes nodes")
+                };
                 log.puts.lock().unwrap().push((rk.clone(), rev));
                 believed.insert(key, rev);
                 log.writes.fetch_add(1, Ordering::SeqCst);
