@@ -407,17 +407,14 @@ async fn ipam_keys_live_under_calicos_paths_and_list_by_kind() {
         .unwrap();
 
     let keys = |l: datastore::Listing| l.items.into_iter().map(|kv| kv.key).collect::<Vec<_>>();
-    assert_eq!(
-        keys(b.list(&ListKey::Blocks).await.unwrap()),
-        [block.clone()]
-    );
+    assert_eq!(keys(b.list(&ListKey::Blocks).await.unwrap()), [block]);
     assert_eq!(
         keys(
             b.list(&ListKey::BlockAffinities { host: None })
                 .await
                 .unwrap()
         ),
-        [affinity.clone()]
+        [affinity]
     );
     assert_eq!(
         keys(
@@ -429,10 +426,7 @@ async fn ipam_keys_live_under_calicos_paths_and_list_by_kind() {
         ),
         Vec::<Key>::new()
     );
-    assert_eq!(
-        keys(b.list(&ListKey::Handles).await.unwrap()),
-        [handle.clone()]
-    );
+    assert_eq!(keys(b.list(&ListKey::Handles).await.unwrap()), [handle]);
 
     // Read back by the raw etcd path Calico uses.
     let mut raw = etcd_client::Client::connect([etcd.endpoint()], None)
