@@ -76,6 +76,22 @@ impl WatchEvent {
     }
 }
 
+/// What a transaction requires of one key before it writes anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Condition {
+    /// The key does not exist.
+    Absent(Key),
+    /// The key exists at exactly this revision (as read).
+    At(Key, Revision),
+}
+
+/// One write of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write {
+    Put(Key, Vec<u8>),
+    Delete(Key),
+}
+
 /// The changes after a revision. Ends (`None`) or yields an error when the watch breaks; a
 /// compacted start revision yields [`Error::Compacted`], after which the caller must re-list.
 pub type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchEvent, Error>> + Send>>;
@@ -108,6 +124,14 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Delete `key`, only if it is at `expected` when one is given. Returns what was deleted.
     async fn delete(&self, key: &Key, expected: Option<Revision>) -> Result<KvPair, Error>;
+
+    /// Every write at once, only if every condition holds; otherwise nothing is written and the
+    /// error names the first key whose condition failed: [`Error::AlreadyExists`] for a key
+    /// that should be absent, [`Error::NotFound`] or [`Error::Conflict`] for one that should
+    /// be at a revision. Returns the revision of the writes. (IPAM writes a block and its
+    /// handle this way, so neither can land without the other.)
+    async fn commit(&self, conditions: &[Condition], writes: Vec<Write>)
+    -> Result<Revision, Error>;
 
     /// Every change in `list` with a revision greater than `after`, in order.
     async fn watch(&self, list: &ListKey, after: Revision) -> Result<WatchStream, Error>;

@@ -26,7 +26,9 @@ use futures::StreamExt;
 
 use crate::backend::WatchStream;
 use crate::config::EtcdConfig;
-use crate::{Backend, Error, Key, KvPair, LeaseId, ListKey, Listing, Revision, WatchEvent};
+use crate::{
+    Backend, Condition, Error, Key, KvPair, LeaseId, ListKey, Listing, Revision, WatchEvent, Write,
+};
 
 /// Upper bound of one request, including waiting for a connection.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -321,6 +323,80 @@ impl Backend for EtcdBackend {
             return Err(Error::AlreadyExists(key.clone()));
         }
         header_revision(resp.header())
+    }
+
+    async fn commit(
+        &self,
+        conditions: &[Condition],
+        writes: Vec<Write>,
+    ) -> Result<Revision, Error> {
+        let mut compares = Vec::with_capacity(conditions.len());
+        let mut checks = Vec::with_capacity(conditions.len());
+        let mut existing = std::collections::HashSet::new();
+        for c in conditions {
+            match c {
+                Condition::Absent(key) => {
+                    compares.push(Compare::version(key.etcd_path(), CompareOp::Equal, 0));
+                }
+                Condition::At(key, rev) => {
+                    // As in `update`: revision 0 would match an absent key.
+                    if rev.0 <= 0 {
+                        return Err(Error::InvalidRevision(rev.to_string()));
+                    }
+                    existing.insert(key.etcd_path());
+                    compares.push(Compare::mod_revision(
+                        key.etcd_path(),
+                        CompareOp::Equal,
+                        rev.0,
+                    ));
+                }
+            }
+            let key = match c {
+                Condition::Absent(k) | Condition::At(k, _) => k,
+            };
+            checks.push(TxnOp::get(key.etcd_path(), None));
+        }
+        let ops: Vec<TxnOp> = writes
+            .into_iter()
+            .map(|w| match w {
+                Write::Put(key, value) => {
+                    let path = key.etcd_path();
+                    // Keep the lease of a key that exists (see `update`); a new key has none,
+                    // and etcd refuses ignore_lease on a key that does not exist.
+                    let opts = existing
+                        .contains(&path)
+                        .then(|| PutOptions::new().with_ignore_lease());
+                    TxnOp::put(path, value, opts)
+                }
+                Write::Delete(key) => TxnOp::delete(key.etcd_path(), None),
+            })
+            .collect();
+        let txn = Txn::new().when(compares).and_then(ops).or_else(checks);
+        let mut kv = self.client.kv_client();
+        let resp = self.call("commit", kv.txn(txn)).await?;
+        if resp.succeeded() {
+            return header_revision(resp.header());
+        }
+        // Which condition failed: the else branch read every condition's key, in order.
+        for (c, r) in conditions.iter().zip(resp.op_responses()) {
+            let found = match r {
+                TxnOpResponse::Get(get) => get.kvs().first().map(|kv| kv.mod_revision()),
+                _ => None,
+            };
+            match (c, found) {
+                (Condition::Absent(key), Some(_)) => return Err(Error::AlreadyExists(key.clone())),
+                (Condition::At(key, _), None) => return Err(Error::NotFound(key.clone())),
+                (Condition::At(key, rev), Some(now)) if now != rev.0 => {
+                    return Err(Error::Conflict(key.clone()));
+                }
+                _ => {}
+            }
+        }
+        // The else branch reads at the revision the compares failed at, so one condition shows
+        // as failed above unless the caller gave one key two contradicting conditions.
+        Err(Error::Invalid(
+            "transaction conditions contradict each other".into(),
+        ))
     }
 
     async fn update(

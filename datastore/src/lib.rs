@@ -20,7 +20,9 @@ pub mod etcd;
 pub mod key;
 pub mod syncer;
 
-pub use backend::{Backend, KvPair, LeaseId, Listing, Revision, WatchEvent, WatchStream};
+pub use backend::{
+    Backend, Condition, KvPair, LeaseId, Listing, Revision, WatchEvent, WatchStream, Write,
+};
 pub use client::Client;
 
 pub use error::Error;

@@ -9,7 +9,9 @@ use std::time::Duration;
 use api::ResourceKind;
 use datastore::config::EtcdConfig;
 use datastore::etcd::EtcdBackend;
-use datastore::{Backend, Error, Key, ListKey, ResourceKey, Revision, WatchEvent};
+use datastore::{
+    Backend, Condition, Error, Key, ListKey, ResourceKey, Revision, WatchEvent, Write,
+};
 use futures::StreamExt;
 
 use common::{backend, eventually, pool_bytes, pool_key};
@@ -437,4 +439,69 @@ async fn ipam_keys_live_under_calicos_paths_and_list_by_kind() {
         .await
         .unwrap();
     assert_eq!(got.kvs().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_writes_all_or_nothing_and_names_the_key_that_moved() {
+    let Some(etcd) = testutil::etcd::start_or_skip() else {
+        return;
+    };
+    let b = backend(&etcd).await;
+    let block = Key::Block("10.0.0.0/26".parse().unwrap());
+    let handle = Key::Handle("k8s-pod-network.c1".into());
+    let r1 = b.create(&block, b"{\"v\":1}".to_vec(), None).await.unwrap();
+
+    // Block at r1 and handle absent: both written, at one revision.
+    let r2 = b
+        .commit(
+            &[
+                Condition::At(block.clone(), r1),
+                Condition::Absent(handle.clone()),
+            ],
+            vec![
+                Write::Put(block.clone(), b"{\"v\":2}".to_vec()),
+                Write::Put(handle.clone(), b"{\"n\":1}".to_vec()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.get(&block).await.unwrap().unwrap().revision, r2);
+    assert_eq!(b.get(&handle).await.unwrap().unwrap().revision, r2);
+
+    // A stale block revision: nothing is written, and the error names the block.
+    let err = b
+        .commit(
+            &[
+                Condition::At(block.clone(), r1),
+                Condition::At(handle.clone(), r2),
+            ],
+            vec![
+                Write::Put(block.clone(), b"{\"v\":3}".to_vec()),
+                Write::Delete(handle.clone()),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, Error::Conflict(k) if *k == block), "{err:?}");
+    assert_eq!(b.get(&block).await.unwrap().unwrap().value, b"{\"v\":2}");
+    assert!(b.get(&handle).await.unwrap().is_some());
+
+    // A key that should be absent but exists, and one that should exist but is gone.
+    let err = b
+        .commit(&[Condition::Absent(handle.clone())], vec![])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::AlreadyExists(k) if *k == handle),
+        "{err:?}"
+    );
+    let gone = Key::Handle("gone".into());
+    let err = b
+        .commit(
+            &[Condition::At(gone.clone(), r2)],
+            vec![Write::Delete(gone.clone())],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, Error::NotFound(k) if *k == gone), "{err:?}");
 }

@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use datastore::backend::WatchStream;
 use datastore::syncer::{SyncStatus, Syncer, SyncerEvent};
 use datastore::{
-    Backend, Error, Key, KvPair, LeaseId, ListKey, Listing, ResourceKey, Revision, codec,
+    Backend, Condition, Error, Key, KvPair, LeaseId, ListKey, Listing, ResourceKey, Revision,
+    Write, codec,
 };
 use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
@@ -237,6 +238,10 @@ impl Backend for Gated {
     async fn delete(&self, k: &Key, e: Option<Revision>) -> Result<KvPair, Error> {
         self.check()?;
         self.inner.delete(k, e).await
+    }
+    async fn commit(&self, c: &[Condition], w: Vec<Write>) -> Result<Revision, Error> {
+        self.check()?;
+        self.inner.commit(c, w).await
     }
     async fn watch(&self, list: &ListKey, after: Revision) -> Result<WatchStream, Error> {
         self.check()?;
