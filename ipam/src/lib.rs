@@ -5,3 +5,7 @@
 //! Main types (to come with the IPAM issue): the pure block algorithm (`block`), affinities
 //! (`affinity`), handles (`handle`) and the datastore-facing allocator. It must never write a
 //! block, affinity or handle without a revision check, and never hand out an address twice.
+
+pub mod affinity;
+pub mod config;
+pub mod handle;
