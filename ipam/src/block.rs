@@ -655,3 +655,439 @@ impl AllocationBlock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn block(cidr: &str) -> AllocationBlock {
+        AllocationBlock::new(cidr.parse().unwrap(), Some("host:node-1"))
+    }
+
+    fn pod(name: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("namespace".to_string(), "default".to_string()),
+            ("node".to_string(), "node-1".to_string()),
+            ("pod".to_string(), name.to_string()),
+        ])
+    }
+
+    fn none(_: IpAddr) -> bool {
+        false
+    }
+
+    /// A /30 as Calico writes it, after one auto-assign on a block created at sequence 2.
+    fn calico_json() -> serde_json::Value {
+        json!({
+            "cidr": "10.0.0.0/30",
+            "affinity": "host:node-1",
+            "affinity_claim_time": "2024-05-01T10:00:00Z",
+            "allocations": [0, null, null, null],
+            "unallocated": [1, 2, 3],
+            "attributes": [{
+                "handle_id": "k8s-pod-network.abc",
+                "secondary": {"namespace": "default", "node": "node-1", "pod": "web-0"}
+            }],
+            "sequenceNumber": 3,
+            "sequenceNumberForAllocation": {"0": 2},
+            "deleted": false
+        })
+    }
+
+    #[test]
+    fn calico_json_round_trips() {
+        let stored = calico_json();
+        let b: AllocationBlock = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(b.cidr().to_string(), "10.0.0.0/30");
+        assert_eq!(b.host(), Some("node-1"));
+        assert_eq!(b.affinity_claim_time(), Some("2024-05-01T10:00:00Z"));
+        assert_eq!(b.in_use(), 1);
+        assert_eq!(b.sequence_number_of(ip("10.0.0.0")), Some(2));
+        assert_eq!(b.ips_by_handle("k8s-pod-network.abc"), vec![ip("10.0.0.0")]);
+        assert_eq!(serde_json::to_value(&b).unwrap(), stored);
+    }
+
+    #[test]
+    fn our_operations_write_calico_json() {
+        let mut b = block("10.0.0.0/30").with_sequence_number(2);
+        b.set_affinity_claim_time(Some("2024-05-01T10:00:00Z".to_string()));
+        let ips = b.auto_assign(1, Some("k8s-pod-network.abc"), &pod("web-0"), none);
+        assert_eq!(ips, vec![ip("10.0.0.0")]);
+        assert_eq!(serde_json::to_value(&b).unwrap(), calico_json());
+    }
+
+    #[test]
+    fn reads_go_nulls_old_fields_and_ignores_unknown_ones() {
+        let b: AllocationBlock = serde_json::from_value(json!({
+            "cidr": "fd00::/126",
+            "affinity": null,
+            "hostAffinity": "node-2",
+            "allocations": [null, null, null, null],
+            "unallocated": [3, 2, 1, 0],
+            "attributes": null,
+            "sequenceNumberForAllocation": null,
+            "somethingNewer": {"x": 1}
+        }))
+        .unwrap();
+        assert_eq!(b.host(), None);
+        assert_eq!(b.sequence_number(), 0);
+        assert!(!b.is_deleted());
+        assert_eq!(b.unallocated(), &[3, 2, 1, 0]);
+        let out = serde_json::to_value(&b).unwrap();
+        assert_eq!(out["hostAffinity"], "node-2");
+        assert_eq!(out["affinity"], serde_json::Value::Null);
+        assert!(out.get("somethingNewer").is_none());
+    }
+
+    #[test]
+    fn keeps_newer_calico_attribute_fields() {
+        let mut v = calico_json();
+        v["attributes"][0]["alternateOwnerAttrs"] = json!({"pod": "web-0-target"});
+        v["attributes"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"releasedAt": "2024-05-01T11:00:00Z"}));
+        v["allocations"] = json!([0, 1, null, null]);
+        v["unallocated"] = json!([2, 3]);
+        let mut b: AllocationBlock = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&b).unwrap(), v);
+        // Cooling down: neither free nor releasable again.
+        let out = b.release(&[(ip("10.0.0.1"), None)]).unwrap();
+        assert_eq!(out.not_allocated, vec![ip("10.0.0.1")]);
+        assert!(!b.unallocated().contains(&1));
+    }
+
+    #[test]
+    fn rejects_inconsistent_blocks() {
+        let cases = [
+            (
+                json!([0, null, null]),
+                json!([1, 2]),
+                "3 allocations for 4 addresses",
+            ),
+            (
+                json!([1, null, null, null]),
+                json!([1, 2, 3]),
+                "refers to attribute 1",
+            ),
+            (
+                json!([0, null, null, null]),
+                json!([0, 1, 2, 3]),
+                "both allocated",
+            ),
+            (
+                json!([0, null, null, null]),
+                json!([1, 1, 2, 3]),
+                "unallocated twice",
+            ),
+            (
+                json!([0, null, null, null]),
+                json!([1, 2]),
+                "1 ordinals are neither",
+            ),
+            (
+                json!([0, null, null, null]),
+                json!([1, 2, 7]),
+                "7 is too big",
+            ),
+        ];
+        for (allocations, unallocated, msg) in cases {
+            let mut v = calico_json();
+            v["allocations"] = allocations;
+            v["unallocated"] = unallocated;
+            let err = serde_json::from_value::<AllocationBlock>(v).unwrap_err();
+            assert!(err.to_string().contains(msg), "{err} lacks {msg:?}");
+            assert!(err.to_string().contains("block 10.0.0.0/30"), "{err}");
+        }
+    }
+
+    #[test]
+    fn block_cidr_checks() {
+        assert_eq!("10.0.0.0/26".parse::<BlockCidr>().unwrap().size(), 64);
+        assert_eq!("fd00:1::/122".parse::<BlockCidr>().unwrap().size(), 64);
+        assert_eq!("10.0.0.7/32".parse::<BlockCidr>().unwrap().size(), 1);
+        let err = "10.0.0.5/26".parse::<BlockCidr>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "10.0.0.5/26 is not a valid block CIDR: host bits are set (the block would be \
+             10.0.0.0/26)"
+        );
+        assert!("10.0.0.0/16".parse::<BlockCidr>().is_err());
+        assert!("fd00::/64".parse::<BlockCidr>().is_err());
+        assert!("10.0.0.0/33".parse::<BlockCidr>().is_err());
+    }
+
+    #[test]
+    fn new_block_is_all_free_in_order() {
+        let b = block("10.0.0.0/26");
+        assert_eq!(b.size(), 64);
+        assert_eq!(b.unallocated(), (0..64).collect::<Vec<_>>());
+        assert_eq!(b.num_free(), 64);
+        assert_eq!(b.in_use(), 0);
+        assert!(b.is_empty());
+        assert_eq!(b.sequence_number(), 0);
+        assert_eq!(b.affinity(), Some("host:node-1"));
+        assert_eq!(
+            AllocationBlock::new("10.0.0.0/26".parse().unwrap(), None).host(),
+            None
+        );
+    }
+
+    #[test]
+    fn ordinals_and_addresses_v4_and_v6() {
+        let b4 = block("10.0.0.64/26");
+        assert_eq!(b4.ordinal_of(ip("10.0.0.64")), Ok(0));
+        assert_eq!(b4.ordinal_of(ip("10.0.0.127")), Ok(63));
+        assert_eq!(b4.ip_of(5), Ok(ip("10.0.0.69")));
+        assert_eq!(
+            b4.ordinal_of(ip("10.0.1.5")).unwrap_err().to_string(),
+            "10.0.1.5 is not in block 10.0.0.64/26"
+        );
+        assert!(b4.ordinal_of(ip("10.0.0.63")).is_err());
+        assert!(b4.ordinal_of(ip("::a00:40")).is_err());
+        assert_eq!(
+            b4.ip_of(64).unwrap_err().to_string(),
+            "ordinal 64 is not in block 10.0.0.64/26, which has 64 addresses"
+        );
+
+        let b6 = block("fd00:1::40/122");
+        assert_eq!(b6.ordinal_of(ip("fd00:1::7f")), Ok(63));
+        assert_eq!(b6.ip_of(1), Ok(ip("fd00:1::41")));
+        assert!(b6.ordinal_of(ip("fd00:1::80")).is_err());
+        assert!(b6.ordinal_of(ip("10.0.0.64")).is_err());
+    }
+
+    #[test]
+    fn auto_assign_pops_the_head_and_records_sequence_numbers() {
+        let mut b = block("fd00:1::/122");
+        let ips = b.auto_assign(3, Some("h1"), &pod("a"), none);
+        assert_eq!(ips, vec![ip("fd00:1::"), ip("fd00:1::1"), ip("fd00:1::2")]);
+        assert_eq!(b.sequence_number(), 1);
+        assert!(ips.iter().all(|&i| b.sequence_number_of(i) == Some(0)));
+        assert_eq!(b.unallocated()[0], 3);
+        assert_eq!(b.num_free(), 61);
+
+        let more = b.auto_assign(1, Some("h1"), &pod("a"), none);
+        assert_eq!(more, vec![ip("fd00:1::3")]);
+        assert_eq!(b.sequence_number_of(more[0]), Some(1));
+        assert_eq!(
+            b.attributes().len(),
+            1,
+            "same handle and attributes share an entry"
+        );
+        b.auto_assign(1, Some("h1"), &pod("b"), none);
+        b.auto_assign(1, None, &BTreeMap::new(), none);
+        assert_eq!(b.attributes().len(), 3);
+        assert_eq!(b.attributes()[2], AllocationAttribute::default());
+        assert_eq!(b.count_by_handle("h1"), 5);
+        assert_eq!(b.in_use(), 6);
+    }
+
+    #[test]
+    fn auto_assign_skips_reserved_addresses_and_keeps_them_in_place() {
+        let mut b = block("10.0.0.0/28");
+        let reserved = |a: IpAddr| a == ip("10.0.0.0") || a == ip("10.0.0.2");
+        let ips = b.auto_assign(2, Some("h"), &BTreeMap::new(), reserved);
+        assert_eq!(ips, vec![ip("10.0.0.1"), ip("10.0.0.3")]);
+        assert_eq!(&b.unallocated()[..3], &[0, 2, 4]);
+        let all = b.auto_assign(100, Some("h"), &BTreeMap::new(), reserved);
+        assert_eq!(all.len(), 12);
+        assert_eq!(b.unallocated(), &[0, 2]);
+        assert!(
+            b.auto_assign(1, Some("h"), &BTreeMap::new(), reserved)
+                .is_empty()
+        );
+        assert_eq!(
+            b.sequence_number(),
+            2,
+            "a write that allocates nothing is not a write"
+        );
+    }
+
+    #[test]
+    fn auto_assign_of_an_exhausted_block_returns_what_there_is() {
+        let mut b = block("10.0.0.0/30");
+        assert_eq!(
+            b.auto_assign(10, Some("h"), &BTreeMap::new(), none).len(),
+            4
+        );
+        assert!(
+            b.auto_assign(1, Some("h"), &BTreeMap::new(), none)
+                .is_empty()
+        );
+        assert_eq!(b.num_free(), 0);
+    }
+
+    #[test]
+    fn assign_a_specific_address() {
+        let mut b = block("10.0.0.0/26");
+        b.assign(ip("10.0.0.9"), Some("h"), &pod("a")).unwrap();
+        assert!(!b.unallocated().contains(&9));
+        assert_eq!(b.sequence_number_of(ip("10.0.0.9")), Some(0));
+        assert_eq!(b.sequence_number(), 1);
+        assert_eq!(b.attribute_of(ip("10.0.0.9")).unwrap().secondary, pod("a"));
+        assert_eq!(
+            b.assign(ip("10.0.0.9"), Some("other"), &pod("b"))
+                .unwrap_err()
+                .to_string(),
+            "10.0.0.9 is already allocated in block 10.0.0.0/26"
+        );
+        assert_eq!(
+            b.assign(ip("10.0.1.5"), Some("h"), &pod("a")),
+            Err(BlockError::NotInBlock {
+                ip: ip("10.0.1.5"),
+                cidr: b.cidr()
+            })
+        );
+        assert_eq!(b.sequence_number(), 1);
+        assert_eq!(b.attributes().len(), 1);
+        // Auto-assign skips the taken ordinal.
+        let ips = b.auto_assign(10, Some("h"), &pod("a"), none);
+        assert!(!ips.contains(&ip("10.0.0.9")));
+    }
+
+    #[test]
+    fn release_frees_to_the_tail_and_counts_handles() {
+        let mut b = block("10.0.0.0/29");
+        let a = b.auto_assign(2, Some("h1"), &pod("a"), none);
+        let c = b.auto_assign(1, Some("h2"), &pod("c"), none);
+        let out = b
+            .release(&[(c[0], Some(1)), (a[1], None), (a[1], None)])
+            .unwrap();
+        assert_eq!(out.released, vec![a[1], c[0]]);
+        assert_eq!(
+            out.released_by_handle,
+            BTreeMap::from([("h1".to_string(), 1), ("h2".to_string(), 1)])
+        );
+        assert!(out.not_allocated.is_empty() && out.mismatched.is_empty());
+        assert_eq!(b.unallocated(), &[3, 4, 5, 6, 7, 1, 2]);
+        assert_eq!(b.sequence_number(), 3);
+        assert_eq!(b.sequence_number_of(a[1]), None);
+        assert_eq!(b.attributes().len(), 1, "h2's attribute is no longer used");
+        assert_eq!(b.allocations()[0], Some(0));
+        assert_eq!(b.count_by_handle("h1"), 1);
+    }
+
+    #[test]
+    fn release_renumbers_the_remaining_attributes() {
+        let mut b = block("10.0.0.0/29");
+        b.auto_assign(1, Some("h1"), &pod("a"), none);
+        b.auto_assign(1, Some("h2"), &pod("b"), none);
+        b.auto_assign(1, Some("h3"), &pod("c"), none);
+        b.release(&[(ip("10.0.0.1"), None)]).unwrap();
+        assert_eq!(b.allocations()[..3], [Some(0), None, Some(1)]);
+        assert_eq!(b.attributes()[1].handle_id.as_deref(), Some("h3"));
+        assert_eq!(b.ips_by_handle("h3"), vec![ip("10.0.0.2")]);
+    }
+
+    #[test]
+    fn release_of_an_unallocated_address_is_reported_not_an_error() {
+        let mut b = block("10.0.0.0/29");
+        b.auto_assign(1, Some("h"), &pod("a"), none);
+        let before = b.clone();
+        let out = b
+            .release(&[(ip("10.0.0.5"), None), (ip("10.0.0.6"), Some(0))])
+            .unwrap();
+        assert_eq!(out.not_allocated, vec![ip("10.0.0.5"), ip("10.0.0.6")]);
+        assert!(out.released.is_empty());
+        assert_eq!(b, before, "nothing written");
+    }
+
+    #[test]
+    fn release_with_a_stale_sequence_number_keeps_the_allocation() {
+        let mut b = block("10.0.0.0/29");
+        let first = b.auto_assign(1, Some("old"), &pod("a"), none)[0];
+        let seen = b.sequence_number_of(first).unwrap();
+        b.release(&[(first, Some(seen))]).unwrap();
+        // Re-allocated to someone else since the stale caller looked.
+        b.assign(first, Some("new"), &pod("b")).unwrap();
+        let now = b.sequence_number_of(first).unwrap();
+        assert_ne!(now, seen);
+        let before = b.clone();
+        let out = b.release(&[(first, Some(seen))]).unwrap();
+        assert_eq!(
+            out.mismatched,
+            vec![SequenceMismatch {
+                ip: first,
+                expected: seen,
+                actual: now
+            }]
+        );
+        assert!(out.released.is_empty());
+        assert_eq!(b, before);
+        assert_eq!(b.ips_by_handle("new"), vec![first]);
+    }
+
+    #[test]
+    fn release_outside_the_block_changes_nothing() {
+        let mut b = block("10.0.0.0/29");
+        let a = b.auto_assign(1, Some("h"), &pod("a"), none)[0];
+        let before = b.clone();
+        let err = b.release(&[(a, None), (ip("10.0.1.5"), None)]).unwrap_err();
+        assert_eq!(err.to_string(), "10.0.1.5 is not in block 10.0.0.0/29");
+        assert_eq!(b, before);
+    }
+
+    #[test]
+    fn release_by_handle_frees_all_of_a_handle() {
+        let mut b = block("10.0.0.0/29");
+        b.auto_assign(2, Some("h1"), &pod("a"), none);
+        b.auto_assign(1, Some("h2"), &pod("b"), none);
+        b.assign(ip("10.0.0.6"), Some("h1"), &pod("other")).unwrap();
+        assert_eq!(b.count_by_handle("h1"), 3);
+        assert_eq!(
+            b.ips_by_handle("h1"),
+            vec![ip("10.0.0.0"), ip("10.0.0.1"), ip("10.0.0.6")]
+        );
+        assert_eq!(b.release_by_handle("h1"), 3);
+        assert_eq!(b.count_by_handle("h1"), 0);
+        assert_eq!(b.unallocated(), &[3, 4, 5, 7, 0, 1, 6]);
+        assert_eq!(b.attributes().len(), 1);
+        assert_eq!(b.allocations()[2], Some(0));
+        let seq = b.sequence_number();
+        assert_eq!(b.release_by_handle("h1"), 0);
+        assert_eq!(b.sequence_number(), seq);
+    }
+
+    #[test]
+    fn handles_are_matched_without_a_carriage_return_tail() {
+        let mut b = block("10.0.0.0/30");
+        b.auto_assign(
+            1,
+            Some("k8s-pod-network.abc\r\neth0"),
+            &BTreeMap::new(),
+            none,
+        );
+        assert_eq!(b.count_by_handle("k8s-pod-network.abc"), 1);
+        let out = b.release(&[(ip("10.0.0.0"), None)]).unwrap();
+        assert_eq!(out.released_by_handle["k8s-pod-network.abc"], 1);
+    }
+
+    #[test]
+    fn windows_reservations_do_not_make_a_block_busy() {
+        let mut b = block("10.0.0.0/30");
+        b.assign(
+            ip("10.0.0.0"),
+            Some(WINDOWS_RESERVED_HANDLE),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert!(b.is_empty());
+        assert_eq!(b.in_use(), 1);
+        b.auto_assign(1, Some("pod"), &BTreeMap::new(), none);
+        assert!(!b.is_empty());
+    }
+
+    #[test]
+    fn deleted_flag() {
+        let mut b = block("10.0.0.0/30");
+        b.mark_deleted();
+        assert!(b.is_deleted());
+        assert_eq!(serde_json::to_value(&b).unwrap()["deleted"], true);
+    }
+}
