@@ -1091,3 +1091,213 @@ mod tests {
         assert_eq!(serde_json::to_value(&b).unwrap()["deleted"], true);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use std::collections::VecDeque;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const HANDLES: [&str; 3] = ["h0", "h1", "h2"];
+    const SIZE: usize = 16;
+
+    #[derive(Debug, Clone)]
+    enum Seq {
+        Unchecked,
+        Current,
+        Stale,
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        AutoAssign(usize, Option<usize>),
+        Assign(usize, Option<usize>),
+        Release(Vec<(usize, Seq)>),
+        ReleaseByHandle(usize),
+    }
+
+    fn handle() -> impl Strategy<Value = Option<usize>> {
+        proptest::option::of(0..HANDLES.len())
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let seq = prop_oneof![Just(Seq::Unchecked), Just(Seq::Current), Just(Seq::Stale)];
+        prop_oneof![
+            3 => (0..6usize, handle()).prop_map(|(n, h)| Op::AutoAssign(n, h)),
+            1 => (0..SIZE, handle()).prop_map(|(o, h)| Op::Assign(o, h)),
+            3 => prop::collection::vec((0..SIZE, seq), 0..5).prop_map(Op::Release),
+            1 => (0..HANDLES.len()).prop_map(Op::ReleaseByHandle),
+        ]
+    }
+
+    fn new_block(v6: bool) -> AllocationBlock {
+        let cidr = if v6 { "fd00:5::10/124" } else { "10.1.2.16/28" };
+        AllocationBlock::new(cidr.parse().unwrap(), Some("host:n"))
+    }
+
+    /// What the block must look like: the free queue in order and the owner of each allocation.
+    struct Model {
+        free: VecDeque<usize>,
+        owner: BTreeMap<usize, Option<usize>>,
+    }
+
+    impl Model {
+        fn free_ordinal(&mut self, ord: usize) {
+            self.owner.remove(&ord);
+            self.free.push_back(ord);
+        }
+    }
+
+    fn check_invariants(b: &AllocationBlock, m: &Model) -> Result<(), TestCaseError> {
+        prop_assert_eq!(b.unallocated(), m.free.iter().copied().collect::<Vec<_>>());
+        let mut in_unallocated = [0; SIZE];
+        for &o in b.unallocated() {
+            in_unallocated[o] += 1;
+        }
+        for (o, alloc) in b.allocations().iter().enumerate() {
+            let expected = usize::from(alloc.is_none());
+            prop_assert_eq!(in_unallocated[o], expected, "ordinal {} not partitioned", o);
+            prop_assert_eq!(alloc.is_some(), m.owner.contains_key(&o));
+        }
+        let mut counted = 0;
+        for (h, name) in HANDLES.iter().enumerate() {
+            let want = m.owner.values().filter(|o| **o == Some(h)).count();
+            prop_assert_eq!(b.count_by_handle(name), want);
+            prop_assert_eq!(b.ips_by_handle(name).len(), want);
+            counted += want;
+        }
+        let unhandled = m.owner.values().filter(|o| o.is_none()).count();
+        prop_assert_eq!(counted + unhandled + b.num_free(), SIZE);
+        prop_assert_eq!(b.in_use(), m.owner.len());
+        let used: BTreeSet<usize> = b.allocations().iter().flatten().copied().collect();
+        prop_assert_eq!(used, (0..b.attributes().len()).collect::<BTreeSet<_>>());
+        Ok(())
+    }
+
+    proptest! {
+        /// Random operations against a model of the free queue and the owners: nothing is handed
+        /// out twice, freed ordinals are reused first-in first-out, handle counts add up, and
+        /// `allocations`/`unallocated` partition the ordinals throughout.
+        #[test]
+        fn block_matches_its_model(
+            v6 in any::<bool>(),
+            reserved in prop::collection::btree_set(0..SIZE, 0..3),
+            ops in prop::collection::vec(op(), 1..40),
+        ) {
+            let mut b = new_block(v6);
+            let mut m = Model { free: (0..SIZE).collect(), owner: BTreeMap::new() };
+            let cidr = b.cidr();
+            let is_reserved = |ip: IpAddr| reserved.contains(&cidr.ordinal_of(ip).unwrap());
+            let attrs = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::AutoAssign(n, h) => {
+                        let got = b.auto_assign(n, h.map(|h| HANDLES[h]), &attrs, is_reserved);
+                        let want: Vec<usize> = m.free.iter().copied()
+                            .filter(|o| !reserved.contains(o)).take(n).collect();
+                        let got: Vec<usize> =
+                            got.into_iter().map(|ip| cidr.ordinal_of(ip).unwrap()).collect();
+                        prop_assert_eq!(&got, &want);
+                        for o in got {
+                            prop_assert!(m.owner.insert(o, h).is_none(), "{} handed out twice", o);
+                        }
+                        m.free.retain(|o| !want.contains(o));
+                    }
+                    Op::Assign(o, h) => {
+                        let ip = b.ip_of(o).unwrap();
+                        let res = b.assign(ip, h.map(|h| HANDLES[h]), &attrs);
+                        if let std::collections::btree_map::Entry::Vacant(e) = m.owner.entry(o) {
+                            prop_assert!(res.is_ok());
+                            e.insert(h);
+                            m.free.retain(|f| *f != o);
+                        } else {
+                            let is_already = matches!(res, Err(BlockError::AlreadyAllocated { .. }));
+                            prop_assert!(is_already, "{} handed out twice", o);
+                        }
+                    }
+                    Op::Release(reqs) => {
+                        let mut want: BTreeMap<usize, Option<u64>> = BTreeMap::new();
+                        let mut args = Vec::new();
+                        for (o, seq) in reqs {
+                            let ip = b.ip_of(o).unwrap();
+                            let current = b.sequence_number_of(ip);
+                            let expected = match seq {
+                                Seq::Unchecked => None,
+                                Seq::Current => Some(current.unwrap_or(0)),
+                                Seq::Stale => Some(current.unwrap_or(0) + 1000),
+                            };
+                            want.insert(o, expected);
+                            args.push((ip, expected));
+                        }
+                        let out = b.release(&args).unwrap();
+                        let mut by_handle: BTreeMap<String, usize> = BTreeMap::new();
+                        let (mut released, mut not_allocated, mut mismatched) =
+                            (vec![], vec![], vec![]);
+                        for (o, expected) in want {
+                            match m.owner.get(&o) {
+                                None => not_allocated.push(o),
+                                Some(_) if matches!(expected, Some(e) if e >= 1000) => {
+                                    mismatched.push(o)
+                                }
+                                Some(&h) => {
+                                    if let Some(h) = h {
+                                        *by_handle.entry(HANDLES[h].to_string()).or_default() += 1;
+                                    }
+                                    released.push(o);
+                                    m.free_ordinal(o);
+                                }
+                            }
+                        }
+                        let ords = |ips: Vec<IpAddr>| -> Vec<usize> {
+                            ips.into_iter().map(|ip| b.cidr().ordinal_of(ip).unwrap()).collect()
+                        };
+                        prop_assert_eq!(ords(out.released), released);
+                        prop_assert_eq!(ords(out.not_allocated), not_allocated);
+                        prop_assert_eq!(ords(out.mismatched.iter().map(|x| x.ip).collect()), mismatched);
+                        prop_assert_eq!(out.released_by_handle, by_handle);
+                    }
+                    Op::ReleaseByHandle(h) => {
+                        let mine: Vec<usize> = m.owner.iter()
+                            .filter(|(_, o)| **o == Some(h)).map(|(k, _)| *k).collect();
+                        prop_assert_eq!(b.release_by_handle(HANDLES[h]), mine.len());
+                        for o in mine {
+                            m.free_ordinal(o);
+                        }
+                    }
+                }
+                check_invariants(&b, &m)?;
+                let round_trip: AllocationBlock =
+                    serde_json::from_value(serde_json::to_value(&b).unwrap()).unwrap();
+                prop_assert_eq!(&round_trip, &b);
+            }
+        }
+
+        /// Once the initially free addresses are used up, auto-assign hands back the released
+        /// ones in the order they were released.
+        #[test]
+        fn released_addresses_come_back_first_in_first_out(
+            v6 in any::<bool>(),
+            (taken, release_order) in (1..=SIZE).prop_flat_map(|k| {
+                (Just(k), prop::sample::subsequence((0..k).collect::<Vec<_>>(), 0..=k)
+                    .prop_shuffle())
+            }),
+        ) {
+            let mut b = new_block(v6);
+            let attrs = BTreeMap::new();
+            b.auto_assign(taken, Some("h"), &attrs, |_| false);
+            for &o in &release_order {
+                let ip = b.ip_of(o).unwrap();
+                let seq = b.sequence_number_of(ip);
+                let out = b.release(&[(ip, seq)]).unwrap();
+                prop_assert_eq!(out.released, vec![ip]);
+            }
+            let next = b.auto_assign(SIZE, Some("h"), &attrs, |_| false);
+            let want: Vec<IpAddr> = (taken..SIZE).chain(release_order.iter().copied())
+                .map(|o| b.ip_of(o).unwrap()).collect();
+            prop_assert_eq!(next, want);
+            prop_assert_eq!(b.num_free(), 0);
+        }
+    }
+}
