@@ -2,10 +2,15 @@
 //! two-phase affinity, allocated by ordinal, and tracked by handle, all in the datastore with
 //! compare-and-swap on every write.
 //!
-//! Main types (to come with the IPAM issue): the pure block algorithm (`block`), affinities
-//! (`affinity`), handles (`handle`) and the datastore-facing allocator. It must never write a
-//! block, affinity or handle without a revision check, and never hand out an address twice.
+//! Main types: [`block::AllocationBlock`], Calico's allocation block as pure code (its stored
+//! JSON, auto-assign, assign, release by address or handle, sequence numbers against ABA), with
+//! [`block::BlockCidr`] and [`block::BlockError`]; the other stored values, as Calico writes
+//! them: [`affinity::BlockAffinity`] (a node's two-phase claim on a block), [`handle::Handle`]
+//! (addresses per block of one workload) and [`config::IpamConfig`]. These modules do no I/O;
+//! the datastore-facing allocator is to come. The crate must never write a block, affinity or
+//! handle without a revision check, and never hand out an address twice.
 
 pub mod affinity;
+pub mod block;
 pub mod config;
 pub mod handle;
