@@ -378,6 +378,12 @@ impl AllocationBlock {
     }
 
     /// Calico marks a block deleted before deleting it, so a concurrent writer conflicts.
+    /// Drop the block's affinity (and claim time): its addresses stay, nobody owns it.
+    pub fn clear_affinity(&mut self) {
+        self.0.affinity = None;
+        self.0.affinity_claim_time = None;
+    }
+
     pub fn is_deleted(&self) -> bool {
         self.0.deleted
     }

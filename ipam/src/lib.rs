@@ -11,6 +11,12 @@
 //! handle without a revision check, and never hand out an address twice.
 
 pub mod affinity;
+pub mod allocator;
 pub mod block;
 pub mod config;
+pub mod error;
 pub mod handle;
+pub mod pools;
+
+pub use allocator::{AssignIpArgs, Assigned, AutoAssignArgs, Ipam, ReleaseOptions, Released};
+pub use error::IpamError;
