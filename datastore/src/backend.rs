@@ -92,6 +92,20 @@ pub enum Write {
     Delete(Key),
 }
 
+/// One read of a [`Backend::read_batch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Read {
+    Get(Key),
+    List(ListKey),
+}
+
+/// What one [`Read`] found, in the order asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadResult {
+    Get(Option<KvPair>),
+    List(Listing),
+}
+
 /// The changes after a revision. Ends (`None`) or yields an error when the watch breaks; a
 /// compacted start revision yields [`Error::Compacted`], after which the caller must re-list.
 pub type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchEvent, Error>> + Send>>;
@@ -132,6 +146,21 @@ pub trait Backend: Send + Sync + 'static {
     /// handle this way, so neither can land without the other.)
     async fn commit(&self, conditions: &[Condition], writes: Vec<Write>)
     -> Result<Revision, Error>;
+
+    /// Several reads at one store revision (a consistent snapshot), in one request where the
+    /// store allows: an IPAM assignment reads its configuration, pools, reservations, node,
+    /// affinities and handle this way, in one round trip instead of seven. Meant for a few
+    /// keys and small lists; a list here is not paged, so big ones go through [`Backend::list`].
+    async fn read_batch(&self, reads: &[Read]) -> Result<Vec<ReadResult>, Error> {
+        let mut out = Vec::with_capacity(reads.len());
+        for r in reads {
+            out.push(match r {
+                Read::Get(key) => ReadResult::Get(self.get(key).await?),
+                Read::List(list) => ReadResult::List(self.list(list).await?),
+            });
+        }
+        Ok(out)
+    }
 
     /// Every change in `list` with a revision greater than `after`, in order.
     async fn watch(&self, list: &ListKey, after: Revision) -> Result<WatchStream, Error>;

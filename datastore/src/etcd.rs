@@ -27,7 +27,8 @@ use futures::StreamExt;
 use crate::backend::WatchStream;
 use crate::config::EtcdConfig;
 use crate::{
-    Backend, Condition, Error, Key, KvPair, LeaseId, ListKey, Listing, Revision, WatchEvent, Write,
+    Backend, Condition, Error, Key, KvPair, LeaseId, ListKey, Listing, Read, ReadResult, Revision,
+    WatchEvent, Write,
 };
 
 /// Upper bound of one request, including waiting for a connection.
@@ -303,6 +304,49 @@ impl Backend for EtcdBackend {
             items,
             revision: revision.unwrap_or_default(),
         })
+    }
+
+    async fn read_batch(&self, reads: &[Read]) -> Result<Vec<ReadResult>, Error> {
+        // A transaction without conditions: its reads run at one revision, in one request.
+        let ops: Vec<TxnOp> = reads
+            .iter()
+            .map(|r| match r {
+                Read::Get(key) => TxnOp::get(key.etcd_path(), None),
+                Read::List(list) => {
+                    let prefix = list.etcd_prefix().into_bytes();
+                    let end = prefix_end(&prefix);
+                    TxnOp::get(prefix, Some(GetOptions::new().with_range(end)))
+                }
+            })
+            .collect();
+        let mut kv = self.client.kv_client();
+        let resp = self.call("read", kv.txn(Txn::new().and_then(ops))).await?;
+        let revision = header_revision(resp.header())?;
+        let responses = resp.op_responses();
+        if responses.len() != reads.len() {
+            return Err(Error::Unavailable(format!(
+                "etcd read: {} answers to {} reads",
+                responses.len(),
+                reads.len()
+            )));
+        }
+        Ok(reads
+            .iter()
+            .zip(responses)
+            .map(|(r, resp)| {
+                let kvs: Vec<KvPair> = match &resp {
+                    TxnOpResponse::Get(get) => get.kvs().iter().filter_map(kv_pair).collect(),
+                    _ => Vec::new(),
+                };
+                match r {
+                    Read::Get(_) => ReadResult::Get(kvs.into_iter().next()),
+                    Read::List(_) => ReadResult::List(Listing {
+                        items: kvs,
+                        revision,
+                    }),
+                }
+            })
+            .collect())
     }
 
     async fn create(

@@ -21,7 +21,8 @@ pub mod key;
 pub mod syncer;
 
 pub use backend::{
-    Backend, Condition, KvPair, LeaseId, Listing, Revision, WatchEvent, WatchStream, Write,
+    Backend, Condition, KvPair, LeaseId, Listing, Read, ReadResult, Revision, WatchEvent,
+    WatchStream, Write,
 };
 pub use client::Client;
 

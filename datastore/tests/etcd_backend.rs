@@ -10,7 +10,8 @@ use api::ResourceKind;
 use datastore::config::EtcdConfig;
 use datastore::etcd::EtcdBackend;
 use datastore::{
-    Backend, Condition, Error, Key, ListKey, ResourceKey, Revision, WatchEvent, Write,
+    Backend, Condition, Error, Key, ListKey, Listing, Read, ReadResult, ResourceKey, Revision,
+    WatchEvent, Write,
 };
 use futures::StreamExt;
 
@@ -504,4 +505,63 @@ async fn a_transaction_writes_all_or_nothing_and_names_the_key_that_moved() {
         .await
         .unwrap_err();
     assert!(matches!(&err, Error::NotFound(k) if *k == gone), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_batch_is_one_snapshot_of_gets_and_lists_in_the_order_asked() {
+    let Some(etcd) = testutil::etcd::start_or_skip() else {
+        return;
+    };
+    let b = backend(&etcd).await;
+    let r1 = b
+        .create(&pool_key("a"), pool_bytes("a", "10.1.0.0/16"), None)
+        .await
+        .unwrap();
+    b.create(&pool_key("b"), pool_bytes("b", "10.2.0.0/16"), None)
+        .await
+        .unwrap();
+    let handle = Key::Handle("h1".into());
+    let last = b.create(&handle, b"{}".to_vec(), None).await.unwrap();
+    let out = b
+        .read_batch(&[
+            Read::Get(Key::IpamConfig),
+            Read::List(ListKey::kind(ResourceKind::IPPool)),
+            Read::Get(pool_key("a")),
+            Read::List(ListKey::Blocks),
+            Read::Get(handle.clone()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 5);
+    assert_eq!(out[0], ReadResult::Get(None));
+    let ReadResult::List(pools) = &out[1] else {
+        panic!("a list answers a list: {:?}", out[1]);
+    };
+    assert_eq!(
+        pools
+            .items
+            .iter()
+            .map(|kv| kv.key.clone())
+            .collect::<Vec<_>>(),
+        [pool_key("a"), pool_key("b")]
+    );
+    assert_eq!(
+        pools.revision, last,
+        "the batch reads at the newest revision"
+    );
+    let ReadResult::Get(Some(a)) = &out[2] else {
+        panic!("pool a is there: {:?}", out[2]);
+    };
+    assert_eq!(a.revision, r1);
+    assert_eq!(
+        out[3],
+        ReadResult::List(Listing {
+            items: vec![],
+            revision: last
+        })
+    );
+    let ReadResult::Get(Some(h)) = &out[4] else {
+        panic!("the handle is there: {:?}", out[4]);
+    };
+    assert_eq!(h.value, b"{}");
 }

@@ -17,7 +17,10 @@ use std::sync::Arc;
 use api::ippool::{AllowedUse, IPPool};
 use api::ipreservation::IPReservation;
 use api::node::Node;
-use datastore::{Backend, Client, Condition, Key, ListKey, ResourceKey, Revision, Write};
+use datastore::{
+    Backend, Client, Condition, Key, KvPair, ListKey, Listing, Read, ReadResult, ResourceKey,
+    Revision, Write,
+};
 use ipnetwork::IpNetwork;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -41,6 +44,10 @@ pub const DEFAULT_MAX_BLOCKS_PER_HOST: u32 = 20;
 /// (Calico's `EmptyBlockMinReclaimAge`), so a block just claimed is not stolen before its first
 /// address is written.
 pub const EMPTY_BLOCK_MIN_RECLAIM_AGE: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
+/// Handles read ahead of a block write (together with other reads, to save a round trip);
+/// each is used once, so a retry reads afresh.
+type Prefetched = BTreeMap<String, Option<Stored<Handle>>>;
 
 /// A stored value and the revision it was read at.
 #[derive(Clone, Debug)]
@@ -219,6 +226,92 @@ fn usable_free(block: &AllocationBlock, reservations: &Reservations) -> usize {
         .count()
 }
 
+/// What an assignment reads before it writes (see [`Ipam::snapshot`]).
+struct Snapshot {
+    config: IpamConfig,
+    pools: Vec<Pool>,
+    reservations: Reservations,
+    affinities: Listing,
+    node: Option<Node>,
+    /// `Some` when a handle was asked for: what is stored under it, if anything.
+    handle: Option<Option<Stored<Handle>>>,
+}
+
+fn ipam_configuration_key() -> Key {
+    Key::Resource(ResourceKey::new(
+        api::ResourceKind::IPAMConfiguration,
+        None,
+        api::ipam_config::IPAM_CONFIG_NAME,
+    ))
+}
+
+fn stored<T: DeserializeOwned>(kv: Option<KvPair>) -> Result<Option<Stored<T>>, IpamError> {
+    match kv {
+        None => Ok(None),
+        Some(kv) => Ok(Some(Stored {
+            value: serde_json::from_slice(&kv.value).map_err(|e| IpamError::corrupt(&kv.key, e))?,
+            revision: kv.revision,
+        })),
+    }
+}
+
+fn get_result(r: Option<ReadResult>) -> Option<KvPair> {
+    match r {
+        Some(ReadResult::Get(kv)) => kv,
+        _ => None,
+    }
+}
+
+fn list_result(r: Option<ReadResult>) -> Listing {
+    match r {
+        Some(ReadResult::List(l)) => l,
+        _ => Listing::default(),
+    }
+}
+
+/// Resources of a listing; one that does not decode is logged and left out, as the datastore
+/// client does, so one bad entry cannot stop every assignment.
+fn decode_list<R: api::Resource>(listing: &Listing) -> Vec<R> {
+    listing
+        .items
+        .iter()
+        .filter_map(|kv| match datastore::codec::decode::<R>(kv) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                warn!(key = %kv.key, error = %e, "skipping undecodable resource");
+                None
+            }
+        })
+        .collect()
+}
+
+fn pools_from(listing: &Listing) -> Vec<Pool> {
+    decode_list::<IPPool>(listing)
+        .into_iter()
+        .filter_map(Pool::new)
+        .collect()
+}
+
+/// `/calico/ipam/v2/config` if present, else the `IPAMConfiguration` resource, else defaults.
+fn config_from(v2: Option<KvPair>, v3: Option<KvPair>) -> Result<IpamConfig, IpamError> {
+    if let Some(c) = stored::<IpamConfig>(v2)? {
+        return Ok(c.value);
+    }
+    let Some(kv) = v3 else {
+        return Ok(IpamConfig::default());
+    };
+    let r = datastore::codec::decode::<api::ipam_config::IPAMConfiguration>(&kv)?;
+    Ok(IpamConfig {
+        strict_affinity: r.spec.strict_affinity(),
+        auto_allocate_blocks: r.spec.auto_allocate_blocks(),
+        max_blocks_per_host: r
+            .spec
+            .max_blocks_per_host
+            .and_then(|m| u32::try_from(m).ok())
+            .unwrap_or(0),
+    })
+}
+
 impl Ipam {
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         Ipam {
@@ -234,13 +327,7 @@ impl Ipam {
     // ---- typed reads and writes ----
 
     async fn read<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<Stored<T>>, IpamError> {
-        match self.backend.get(key).await? {
-            None => Ok(None),
-            Some(kv) => Ok(Some(Stored {
-                value: serde_json::from_slice(&kv.value).map_err(|e| IpamError::corrupt(key, e))?,
-                revision: kv.revision,
-            })),
-        }
+        stored(self.backend.get(key).await?)
     }
 
     async fn read_block(
@@ -268,19 +355,11 @@ impl Ipam {
     }
 
     async fn pools(&self) -> Result<Vec<Pool>, IpamError> {
-        let (pools, _) = self
-            .client
-            .list::<IPPool>(&ListKey::kind(api::ResourceKind::IPPool))
+        let listing = self
+            .backend
+            .list(&ListKey::kind(api::ResourceKind::IPPool))
             .await?;
-        Ok(pools.into_iter().filter_map(Pool::new).collect())
-    }
-
-    async fn reservations(&self) -> Result<Reservations, IpamError> {
-        let (r, _) = self
-            .client
-            .list::<IPReservation>(&ListKey::kind(api::ResourceKind::IPReservation))
-            .await?;
-        Ok(Reservations::new(&r))
+        Ok(pools_from(&listing))
     }
 
     async fn node(&self, name: &str) -> Result<Option<Node>, IpamError> {
@@ -292,37 +371,72 @@ impl Ipam {
         }
     }
 
+    /// Everything an assignment on `host` reads before it writes, in one request at one
+    /// revision: the IPAM configuration, pools, reservations, the host's affinities, its Node
+    /// and the handle.
+    async fn snapshot(
+        &self,
+        host: &str,
+        handle: Option<&str>,
+        want_node: bool,
+    ) -> Result<Snapshot, IpamError> {
+        let mut reads = vec![
+            Read::Get(Key::IpamConfig),
+            Read::Get(ipam_configuration_key()),
+            Read::List(ListKey::kind(api::ResourceKind::IPPool)),
+            Read::List(ListKey::kind(api::ResourceKind::IPReservation)),
+            Read::List(ListKey::BlockAffinities {
+                host: Some(host.to_string()),
+            }),
+        ];
+        if want_node {
+            reads.push(Read::Get(Key::Resource(ResourceKey::new(
+                api::ResourceKind::Node,
+                None,
+                host,
+            ))));
+        }
+        if let Some(h) = handle {
+            reads.push(Read::Get(Key::Handle(h.to_string())));
+        }
+        let mut r = self.backend.read_batch(&reads).await?.into_iter();
+        let config = config_from(get_result(r.next()), get_result(r.next()))?;
+        let pools = pools_from(&list_result(r.next()));
+        let reservations = Reservations::new(&decode_list::<IPReservation>(&list_result(r.next())));
+        let affinities = list_result(r.next());
+        let node = match get_result(if want_node { r.next() } else { None }) {
+            Some(kv) => Some(datastore::codec::decode::<Node>(&kv)?),
+            None => None,
+        };
+        let handle = match handle {
+            Some(_) => Some(stored(get_result(r.next()))?),
+            None => None,
+        };
+        Ok(Snapshot {
+            config,
+            pools,
+            reservations,
+            affinities,
+            node,
+            handle,
+        })
+    }
+
     // ---- configuration ----
 
     /// The IPAM configuration in effect: `/calico/ipam/v2/config` as Calico's IPAM reads it,
     /// else the `IPAMConfiguration` resource `default` (written by `calicoctl apply`), else
     /// Calico's defaults (borrowing allowed, blocks allocated automatically).
     pub async fn get_config(&self) -> Result<IpamConfig, IpamError> {
-        if let Some(c) = self.read::<IpamConfig>(&Key::IpamConfig).await? {
-            return Ok(c.value);
-        }
-        let key = ResourceKey::new(
-            api::ResourceKind::IPAMConfiguration,
-            None,
-            api::ipam_config::IPAM_CONFIG_NAME,
-        );
-        match self
-            .client
-            .get::<api::ipam_config::IPAMConfiguration>(&key)
-            .await
-        {
-            Ok(r) => Ok(IpamConfig {
-                strict_affinity: r.spec.strict_affinity(),
-                auto_allocate_blocks: r.spec.auto_allocate_blocks(),
-                max_blocks_per_host: r
-                    .spec
-                    .max_blocks_per_host
-                    .and_then(|m| u32::try_from(m).ok())
-                    .unwrap_or(0),
-            }),
-            Err(datastore::Error::NotFound(_)) => Ok(IpamConfig::default()),
-            Err(e) => Err(e.into()),
-        }
+        let mut r = self
+            .backend
+            .read_batch(&[
+                Read::Get(Key::IpamConfig),
+                Read::Get(ipam_configuration_key()),
+            ])
+            .await?
+            .into_iter();
+        config_from(get_result(r.next()), get_result(r.next()))
     }
 
     /// Set the IPAM configuration, refusing what Calico refuses. Written to
@@ -365,6 +479,7 @@ impl Ipam {
         old: &Stored<AllocationBlock>,
         new: Option<&AllocationBlock>,
         deltas: &BTreeMap<String, i64>,
+        prefetched: &mut Prefetched,
     ) -> Result<(), IpamError> {
         let cidr = old.value.cidr();
         let bkey = block_key(cidr);
@@ -376,7 +491,10 @@ impl Ipam {
         let block_name = cidr.to_string();
         for (id, delta) in deltas.iter().filter(|(_, d)| **d != 0) {
             let hkey = Key::Handle(id.clone());
-            let stored = self.read::<Handle>(&hkey).await?;
+            let stored = match prefetched.remove(id) {
+                Some(s) => s,
+                None => self.read::<Handle>(&hkey).await?,
+            };
             let mut handle = stored.as_ref().map(|s| s.value.clone()).unwrap_or_default();
             if *delta > 0 {
                 handle.increment(&block_name, *delta as u32);
@@ -510,8 +628,13 @@ impl Ipam {
         host: &str,
         cidr: BlockCidr,
         aff: Stored<BlockAffinity>,
+        read_ahead: Option<Option<Stored<AllocationBlock>>>,
     ) -> Result<Option<Stored<AllocationBlock>>, IpamError> {
-        let Some(block) = self.read_block(cidr).await? else {
+        let block = match read_ahead {
+            Some(b) => b,
+            None => self.read_block(cidr).await?,
+        };
+        let Some(block) = block else {
             let aff = self
                 .set_affinity_state(host, cidr, &aff, AffinityState::Pending)
                 .await?;
@@ -758,26 +881,20 @@ impl Ipam {
         requested: &[String],
     ) -> Result<Vec<IpNetwork>, IpamError> {
         let host = args.hostname.as_str();
-        let (config, reservations, all_pools, node, affinities) = futures::try_join!(
-            self.get_config(),
-            self.reservations(),
-            self.pools(),
-            async {
-                if args.intended_use == AllowedUse::LoadBalancer {
-                    Ok(None)
-                } else {
-                    self.node(host).await
-                }
-            },
-            async {
-                self.backend
-                    .list(&ListKey::BlockAffinities {
-                        host: Some(host.to_string()),
-                    })
-                    .await
-                    .map_err(IpamError::from)
-            },
-        )?;
+        let Snapshot {
+            config,
+            pools: all_pools,
+            reservations,
+            affinities,
+            node,
+            handle,
+        } = self
+            .snapshot(
+                host,
+                args.handle_id.as_deref(),
+                args.intended_use != AllowedUse::LoadBalancer,
+            )
+            .await?;
         let node_labels = match (&node, args.intended_use) {
             (Some(n), _) => n.metadata.labels().clone(),
             (None, AllowedUse::LoadBalancer) => BTreeMap::new(),
@@ -803,10 +920,20 @@ impl Ipam {
         // The node's blocks of this family in the pools we may use; its empty blocks in pools
         // that no longer select it are released, as Calico does.
         let mut affine = Vec::new();
+        let mut listed = BTreeMap::new();
         for kv in &affinities.items {
             let Key::BlockAffinity { cidr, .. } = &kv.key else {
                 continue;
             };
+            if let (Ok(c), Ok(value)) = (BlockCidr::new(*cidr), serde_json::from_slice(&kv.value)) {
+                listed.insert(
+                    c,
+                    Stored {
+                        value,
+                        revision: kv.revision,
+                    },
+                );
+            }
             if pools::version_of(*cidr) != version {
                 continue;
             }
@@ -824,6 +951,20 @@ impl Ipam {
             }
         }
         let owned = affine.len() as u32;
+
+        // The host's blocks, all in one request: Calico reads them one by one until it finds
+        // room, which costs a round trip per full block.
+        let blocks_read: BTreeMap<BlockCidr, Option<Stored<AllocationBlock>>> = if affine.is_empty()
+        {
+            BTreeMap::new()
+        } else {
+            let reads: Vec<Read> = affine.iter().map(|c| Read::Get(block_key(*c))).collect();
+            let mut out = BTreeMap::new();
+            for (cidr, r) in affine.iter().zip(self.backend.read_batch(&reads).await?) {
+                out.insert(*cidr, stored(get_result(Some(r)))?);
+            }
+            out
+        };
 
         let limit = match (args.max_blocks_per_host, config.max_blocks_per_host) {
             (r, g) if r > 0 && g > 0 => r.min(g),
@@ -846,6 +987,13 @@ impl Ipam {
             attrs: &args.attrs,
             assigned: Vec::new(),
             msgs: Vec::new(),
+            listed,
+            blocks_read,
+            prefetched: args
+                .handle_id
+                .iter()
+                .map(|h| (h.clone(), handle.clone().flatten()))
+                .collect(),
         };
         let result = state.run(num).await;
         let assigned = std::mem::take(&mut state.assigned);
@@ -884,6 +1032,7 @@ impl Ipam {
         handle: Option<&str>,
         attrs: &BTreeMap<String, String>,
         reservations: &Reservations,
+        prefetched: &mut Prefetched,
     ) -> Result<Vec<IpNetwork>, IpamError> {
         for _ in 0..RETRIES {
             let current = match block.take() {
@@ -905,7 +1054,10 @@ impl Ipam {
             if let Some(h) = handle {
                 deltas.insert(h.to_string(), ips.len() as i64);
             }
-            match self.commit_block(&current, Some(&next), &deltas).await {
+            match self
+                .commit_block(&current, Some(&next), &deltas, prefetched)
+                .await
+            {
                 Ok(()) => {
                     let prefix = cidr.network().prefix();
                     return Ok(ips
@@ -1043,7 +1195,10 @@ impl Ipam {
             if let Some(h) = &args.handle_id {
                 deltas.insert(h.clone(), 1);
             }
-            match self.commit_block(&block, Some(&next), &deltas).await {
+            match self
+                .commit_block(&block, Some(&next), &deltas, &mut Prefetched::new())
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(e) if e.is_conflict() => continue,
                 Err(e) => return Err(e),
@@ -1134,7 +1289,10 @@ impl Ipam {
             } else {
                 Some(&next)
             };
-            match self.commit_block(&block, write, &deltas).await {
+            match self
+                .commit_block(&block, write, &deltas, &mut Prefetched::new())
+                .await
+            {
                 Ok(()) => return Ok(result),
                 Err(e) if e.is_conflict() => continue,
                 Err(e) => return Err(e),
@@ -1217,7 +1375,10 @@ impl Ipam {
                 return Ok(0);
             }
             let block_write = if n == 0 { Some(&block.value) } else { write };
-            match self.commit_block(&block, block_write, &deltas).await {
+            match self
+                .commit_block(&block, block_write, &deltas, &mut Prefetched::new())
+                .await
+            {
                 Ok(()) => return Ok(n),
                 Err(e) if e.is_conflict() => continue,
                 Err(e) => return Err(e),
@@ -1297,6 +1458,11 @@ struct AssignState<'a> {
     attrs: &'a BTreeMap<String, String>,
     assigned: Vec<IpNetwork>,
     msgs: Vec<String>,
+    /// Affinities as listed at the start, used instead of reading each again.
+    listed: BTreeMap<BlockCidr, Stored<BlockAffinity>>,
+    /// The host's blocks as read at the start, each used once instead of reading it again.
+    blocks_read: BTreeMap<BlockCidr, Option<Stored<AllocationBlock>>>,
+    prefetched: Prefetched,
 }
 
 /// How looking for a block with room ended.
@@ -1326,6 +1492,7 @@ impl AssignState<'_> {
                             self.handle,
                             self.attrs,
                             self.reservations,
+                            &mut self.prefetched,
                         )
                         .await?;
                     self.assigned.extend(ips);
@@ -1348,11 +1515,22 @@ impl AssignState<'_> {
                 if attempt == RETRIES {
                     return Err(IpamError::TooManyRetries);
                 }
-                let key = affinity_key(self.host, cidr);
-                let Some(aff) = self.ipam.read::<BlockAffinity>(&key).await? else {
-                    break;
+                let aff = match self.listed.remove(&cidr) {
+                    Some(a) => a,
+                    None => {
+                        let key = affinity_key(self.host, cidr);
+                        let Some(a) = self.ipam.read::<BlockAffinity>(&key).await? else {
+                            break;
+                        };
+                        a
+                    }
                 };
-                match self.ipam.block_from_affinity(self.host, cidr, aff).await {
+                let read_ahead = self.blocks_read.remove(&cidr);
+                match self
+                    .ipam
+                    .block_from_affinity(self.host, cidr, aff, read_ahead)
+                    .await
+                {
                     Ok(Some(b)) if usable_free(&b.value, self.reservations) > 0 => {
                         return Ok(Found::Block(cidr, b));
                     }
@@ -1392,7 +1570,7 @@ impl AssignState<'_> {
             let claim = if aff.value.is_confirmed() {
                 // Ours already (claimed by a concurrent request of this host).
                 self.ipam
-                    .block_from_affinity(self.host, cidr, aff)
+                    .block_from_affinity(self.host, cidr, aff, None)
                     .await
                     .map(|b| b.map_or(Claim::TakenByOther, Claim::Claimed))
             } else {
@@ -1443,6 +1621,7 @@ impl AssignState<'_> {
                         self.handle,
                         self.attrs,
                         self.reservations,
+                        &mut self.prefetched,
                     )
                     .await?;
                 if !ips.is_empty() {
