@@ -76,7 +76,7 @@ async fn host_loop(
     let mut serial = 0;
     let mut mine = 0;
     while mine < ops {
-        let assign = live.is_empty() || (live.len() < MAX_LIVE && rng.next() % 2 == 0);
+        let assign = live.is_empty() || (live.len() < MAX_LIVE && rng.next().is_multiple_of(2));
         if assign {
             serial += 1;
             let handle = format!("k8s-pod-network.{host}-{serial}");
@@ -171,8 +171,8 @@ async fn ten_hosts_ten_thousand_operations_two_etcd_crashes() {
         })
         .collect();
 
-    // Two crashes, each while the allocators are busy; each restart only after an allocator
-    // has seen etcd gone.
+    // Two crashes, each while the allocators are busy; each restart only after the allocators
+    // have seen etcd gone.
     for at in [OPS / 4, OPS * 3 / 5] {
         wait_until("allocators made progress", deadline, || {
             counters.done.load(Ordering::SeqCst) >= at
@@ -180,8 +180,9 @@ async fn ten_hosts_ten_thousand_operations_two_etcd_crashes() {
         .await;
         let failed_before = counters.failed.load(Ordering::SeqCst);
         tokio::task::block_in_place(|| etcd.kill());
-        wait_until("an allocator saw etcd gone", deadline, || {
-            counters.failed.load(Ordering::SeqCst) > failed_before
+        // Down long enough for every allocator to have failed about once.
+        wait_until("the allocators saw etcd gone", deadline, || {
+            counters.failed.load(Ordering::SeqCst) >= failed_before + HOSTS
         })
         .await;
         tokio::task::block_in_place(|| etcd.restart());
