@@ -942,11 +942,13 @@ impl Ipam {
             };
             if pools.iter().any(|p| p.cidr.contains(cidr.network().ip())) {
                 affine.push(cidr);
-            } else if !all_pools.iter().any(|p| {
+            } else if all_pools.iter().any(|p| {
                 !p.is_disabled()
                     && p.cidr.contains(cidr.network().ip())
-                    && p.selects_node(&node_labels)
+                    && !p.selects_node(&node_labels)
             }) {
+                // Calico releases an empty block whose pool no longer selects the node (its
+                // nodeSelector changed); blocks of deleted or disabled pools are left alone.
                 let _ = self.release_affinity(host, cidr, true, None).await;
             }
         }
@@ -1325,11 +1327,13 @@ impl Ipam {
         handle_id: &str,
         cidr: BlockCidr,
     ) -> Result<usize, IpamError> {
+        let hkey = Key::Handle(handle_id.to_string());
         for _ in 0..RETRIES {
-            let hkey = Key::Handle(handle_id.to_string());
-            let Some(block) = self.read_block(cidr).await? else {
+            let (block, handle) =
+                futures::try_join!(self.read_block(cidr), self.read::<Handle>(&hkey))?;
+            let Some(block) = block else {
                 // The block is gone, so are its addresses: drop it from the handle.
-                let Some(h) = self.read::<Handle>(&hkey).await? else {
+                let Some(h) = handle else {
                     return Ok(0);
                 };
                 let mut next = h.value.clone();
@@ -1339,17 +1343,11 @@ impl Ipam {
                 } else {
                     Write::Put(hkey.clone(), to_json(&next))
                 };
-                match self
-                    .backend
-                    .commit(
-                        &[
-                            Condition::At(hkey, h.revision),
-                            Condition::Absent(block_key(cidr)),
-                        ],
-                        vec![write],
-                    )
-                    .await
-                {
+                let conditions = [
+                    Condition::At(hkey.clone(), h.revision),
+                    Condition::Absent(block_key(cidr)),
+                ];
+                match self.backend.commit(&conditions, vec![write]).await {
                     Ok(_) => return Ok(0),
                     Err(e) if crate::error::lost_race(&e) => continue,
                     Err(e) => return Err(e.into()),
@@ -1357,26 +1355,28 @@ impl Ipam {
             };
             let mut next = block.value.clone();
             let n = next.release_by_handle(handle_id);
-            let write = if next.is_empty() && next.affinity().is_none() {
-                None
-            } else {
-                Some(&next)
-            };
-            // The handle's count for this block goes to zero whatever it said (the block is
-            // the truth): deltas of -(count in handle) are computed in commit_block.
-            let mut deltas = BTreeMap::new();
-            let recorded = self
-                .read::<Handle>(&hkey)
-                .await?
+            let recorded = handle
+                .as_ref()
                 .and_then(|h| h.value.block.get(&cidr.to_string()).copied())
                 .unwrap_or(0);
-            deltas.insert(handle_id.to_string(), -(i64::from(recorded).max(n as i64)));
             if n == 0 && recorded == 0 {
                 return Ok(0);
             }
-            let block_write = if n == 0 { Some(&block.value) } else { write };
+            // The handle's count for this block goes to zero whatever it said: the block is
+            // the truth, and commit_block drops a count that would go below zero.
+            let deltas =
+                BTreeMap::from([(handle_id.to_string(), -(i64::from(recorded).max(n as i64)))]);
+            // A block nobody is affine to goes when its last address does.
+            let block_write = if n > 0 && next.is_empty() && next.affinity().is_none() {
+                None
+            } else if n > 0 {
+                Some(&next)
+            } else {
+                Some(&block.value)
+            };
+            let mut prefetched = Prefetched::from([(handle_id.to_string(), handle)]);
             match self
-                .commit_block(&block, block_write, &deltas, &mut Prefetched::new())
+                .commit_block(&block, block_write, &deltas, &mut prefetched)
                 .await
             {
                 Ok(()) => return Ok(n),
