@@ -1,6 +1,7 @@
 //! The demo (`scripts/demo.sh`): a throwaway etcd on a free loopback port, then calicoctl as a
 //! user would run it against that etcd: apply Calico's example manifests, list them, show one
-//! as YAML and as etcd stores it, refuse a bad pool, and clean up. Nothing outside the temp
+//! as YAML and as etcd stores it, refuse a bad pool; give pods on two nodes addresses with
+//! Calico's IPAM and show them with `calicoctl ipam`; and clean up. Nothing outside the temp
 //! dir and the processes it starts is touched.
 
 use std::io::Write;
@@ -83,6 +84,55 @@ fn main() -> Result<()> {
     if !refused {
         bail!("the overlapping pool was accepted");
     }
+
+    println!("# IPAM: pods on two nodes get addresses from my-ippool, as a CNI ADD asks for them");
+    let node_b = "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: node-b\n";
+    ctl_with(&["apply", "-f", "-"], node_b)?;
+    let pods = rt.block_on(async {
+        let backend = datastore::etcd::EtcdBackend::connect(&datastore::config::EtcdConfig {
+            endpoints: vec![endpoint.clone()],
+            ..Default::default()
+        })
+        .await?;
+        let ipam = ipam::Ipam::new(std::sync::Arc::new(backend));
+        let mut pods = Vec::new();
+        for (node, count) in [("node-hostname", 5), ("node-b", 3)] {
+            for i in 0..count {
+                let handle = format!("k8s-pod-network.{node}-pod{i}");
+                let got = ipam
+                    .auto_assign(&ipam::AutoAssignArgs::new(node, 1, 0).handle(&handle))
+                    .await?;
+                println!("  {node} pod{i}: {} (handle {handle})", got.ipv4[0]);
+                pods.push((handle, got.ipv4[0].ip()));
+            }
+        }
+        anyhow::Ok(pods)
+    })?;
+    println!();
+    ctl(&["ipam", "show"])?;
+    ctl(&["ipam", "show", "--show-blocks"])?;
+    let first = pods[0].1.to_string();
+    ctl(&["ipam", "show", "--ip", &first])?;
+    println!(
+        "# no WorkloadEndpoint uses these addresses (there is no CNI plugin yet), so the check \
+         calls them leaked:"
+    );
+    ctl(&["ipam", "check"])?;
+    println!("# releasing {} (what a CNI DEL does):", pods[0].0);
+    rt.block_on(async {
+        let backend = datastore::etcd::EtcdBackend::connect(&datastore::config::EtcdConfig {
+            endpoints: vec![endpoint.clone()],
+            ..Default::default()
+        })
+        .await?;
+        let n = ipam::Ipam::new(std::sync::Arc::new(backend))
+            .release_by_handle(&pods[0].0)
+            .await?;
+        println!("  released {n} address(es)\n");
+        anyhow::Ok(())
+    })?;
+    ctl(&["ipam", "show", "--ip", &first])?;
+
     ctl(&["delete", "ippool", "my-ippool"])?;
     ctl(&["version"])?;
     println!("# stopping etcd and removing its data");
