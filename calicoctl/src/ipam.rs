@@ -841,11 +841,20 @@ fn merge_reports(
             let Ok(address) = a.ip.parse::<IpAddr>() else {
                 continue;
             };
+            // The sequence number alone says whether the allocation is still the one the
+            // report saw (any re-allocation changes it), and a mismatch is reported as Calico
+            // reports it; our allocator would call a re-allocation under another handle "not
+            // allocated" before looking at the sequence number. Without a sequence number the
+            // handle is the check.
+            let handle_id = match a.sequence_number {
+                Some(_) => None,
+                None => Some(a.handle.clone()).filter(|h| !h.is_empty()),
+            };
             merged.insert(
                 a.ip.clone(),
                 ReleaseOptions {
                     address,
-                    handle_id: Some(a.handle.clone()).filter(|h| !h.is_empty()),
+                    handle_id,
                     sequence_number: a.sequence_number,
                 },
             );
