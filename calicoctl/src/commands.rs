@@ -27,14 +27,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn ok(stdout: String) -> Self {
+    pub(crate) fn ok(stdout: String) -> Self {
         Outcome {
             stdout,
             stderr: String::new(),
             code: 0,
         }
     }
-    fn fail(stdout: String, stderr: impl Into<String>) -> Self {
+    pub(crate) fn fail(stdout: String, stderr: impl Into<String>) -> Self {
         let mut stderr = stderr.into();
         if !stderr.ends_with('\n') {
             stderr.push('\n');
@@ -134,7 +134,7 @@ impl Session {
         }
     }
 
-    async fn client(&mut self) -> Result<Client, String> {
+    pub(crate) async fn client(&mut self) -> Result<Client, String> {
         if let Some(c) = &self.client {
             return Ok(c.clone());
         }
@@ -182,7 +182,7 @@ fn files(name: &str, recursive: bool) -> Result<Vec<std::path::PathBuf>, String>
 }
 
 /// calicoctl prints a client it cannot create on stdout (then exits 1).
-fn client_failure(e: String) -> Outcome {
+pub(crate) fn client_failure(e: String) -> Outcome {
     Outcome {
         stdout: format!("{e}\n"),
         stderr: String::new(),
@@ -515,6 +515,15 @@ async fn replace(client: &Client, r: &AnyResource) -> Result<(), StoreError> {
 
 async fn delete(client: &Client, r: &AnyResource) -> Result<(), StoreError> {
     let key = key_of(r)?;
+    if r.kind() == ResourceKind::Node {
+        // As Calico's client: a node's addresses and block affinities go before the node.
+        ipam::Ipam::new(client.backend().clone())
+            .release_node(&key.name)
+            .await
+            .map_err(|e| {
+                StoreError::Invalid(format!("releasing the IPAM of node {}: {e}", key.name))
+            })?;
+    }
     let revision = match r
         .metadata()
         .resource_version

@@ -3,7 +3,8 @@
 //!
 //! Main pieces: [`documents`] (resources from YAML/JSON files), [`commands`] (create, apply,
 //! replace, delete, get, patch, label, version; each returns an [`commands::Outcome`]: what to
-//! print and the exit status) and [`table`] (calicoctl's `ps`/`wide` tables). The binary only
+//! print and the exit status), [`ipam`] (`ipam show`, `check`, `release`, `configure`,
+//! `split`) and [`table`] (calicoctl's `ps`/`wide` tables, and the boxed `ipam` tables). The binary only
 //! parses flags and prints outcomes.
 //!
 //! It must never write anything when the input is invalid, and never report success unless
@@ -11,4 +12,5 @@
 
 pub mod commands;
 pub mod documents;
+pub mod ipam;
 pub mod table;

@@ -146,6 +146,11 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// IP address management.
+    Ipam {
+        #[command(subcommand)]
+        command: IpamCommand,
+    },
     /// Display the version of this binary and of the cluster.
     Version {
         #[arg(short = 'c', long = "config")]
@@ -154,6 +159,155 @@ enum Command {
         #[arg(long = "client")]
         client: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum IpamCommand {
+    /// Check the integrity of the IPAM datastructures.
+    Check {
+        /// Print all IPs that are checked.
+        #[arg(long = "show-all-ips")]
+        show_all_ips: bool,
+        /// Print all IPs that are leaked or not allocated properly.
+        #[arg(long = "show-problem-ips")]
+        show_problem_ips: bool,
+        /// Path to output report file.
+        #[arg(short = 'o', long = "output")]
+        output: Option<String>,
+        /// Accepted for compatibility; there are no Kubernetes Services to read.
+        #[arg(long = "kubeconfig")]
+        kubeconfig: Option<String>,
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+    },
+    /// Release a Calico assigned IP address.
+    Release {
+        /// IP address to release.
+        #[arg(long = "ip")]
+        ip: Option<String>,
+        /// Release all leaked addresses from the report.
+        #[arg(long = "from-report")]
+        from_report: Vec<String>,
+        /// Force release of leaked addresses.
+        #[arg(long = "force")]
+        force: bool,
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+    },
+    /// Show details of a Calico assigned IP address or overall IP usage.
+    Show {
+        /// Report whether this specific IP address is in use.
+        #[arg(long = "ip")]
+        ip: Option<String>,
+        /// Show detailed information for IP blocks as well as pools.
+        #[arg(long = "show-blocks")]
+        show_blocks: bool,
+        /// Show detailed information for borrowed IP addresses.
+        #[arg(long = "show-borrowed")]
+        show_borrowed: bool,
+        /// Show current Calico IPAM configuration.
+        #[arg(long = "show-configuration")]
+        show_configuration: bool,
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+    },
+    /// Split an IP pool into the specified number of smaller IP pools.
+    Split {
+        number: String,
+        /// CIDR of the IP pool to split.
+        #[arg(long = "cidr")]
+        cidr: Option<String>,
+        /// Name of the IP pool to split.
+        #[arg(long = "name")]
+        name: Option<String>,
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+    },
+    /// Configure IPAM.
+    Configure {
+        /// Set StrictAffinity to true/false.
+        #[arg(long = "strictaffinity")]
+        strict_affinity: Option<String>,
+        /// Set the maximum number of blocks that can be affine to a host.
+        #[arg(long = "max-blocks-per-host")]
+        max_blocks_per_host: Option<String>,
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+    },
+}
+
+async fn run_ipam(command: IpamCommand) -> Outcome {
+    use calicoctl::ipam;
+    match command {
+        IpamCommand::Check {
+            show_all_ips,
+            show_problem_ips,
+            output,
+            kubeconfig: _,
+            config,
+        } => {
+            let args = ipam::CheckArgs {
+                show_all_ips,
+                show_problem_ips,
+                output,
+            };
+            ipam::check(&mut Session::new(config), &args).await
+        }
+        IpamCommand::Release {
+            ip,
+            from_report,
+            force,
+            config,
+        } => {
+            let args = ipam::ReleaseArgs {
+                ip,
+                from_report,
+                force,
+            };
+            ipam::release(&mut Session::new(config), &args).await
+        }
+        IpamCommand::Show {
+            ip,
+            show_blocks,
+            show_borrowed,
+            show_configuration,
+            config,
+        } => {
+            let args = ipam::ShowArgs {
+                ip,
+                show_blocks,
+                show_borrowed,
+                show_configuration,
+            };
+            ipam::show(&mut Session::new(config), &args).await
+        }
+        IpamCommand::Split {
+            number,
+            cidr,
+            name,
+            config,
+        } => {
+            ipam::split(
+                &mut Session::new(config),
+                &number,
+                cidr.as_deref(),
+                name.as_deref(),
+            )
+            .await
+        }
+        IpamCommand::Configure {
+            strict_affinity,
+            max_blocks_per_host,
+            config,
+        } => {
+            ipam::configure(
+                &mut Session::new(config),
+                strict_affinity.as_deref(),
+                max_blocks_per_host.as_deref(),
+            )
+            .await
+        }
+    }
 }
 
 fn init_logs(level: &str) {
@@ -286,6 +440,7 @@ async fn run(cli: Cli) -> Outcome {
             )
             .await
         }
+        Command::Ipam { command } => run_ipam(command).await,
         Command::Version { config, client } => {
             commands::version(&mut Session::new(config), client).await
         }

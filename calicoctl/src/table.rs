@@ -162,6 +162,87 @@ fn tabwrite(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// The `ipam` commands' tables: go-pretty's default style as calicoctl renders them
+/// (`+---+` borders, one space of padding, a rule under the header, no rules between rows).
+/// Cells are left-aligned unless `right` says otherwise for the column; headings are
+/// left-aligned, except over a column with no rows, which go-pretty treats as numeric and
+/// right-aligns.
+pub fn boxed(headings: &[&str], rows: &[Vec<String>], right: &[bool]) -> String {
+    let widths: Vec<usize> = headings
+        .iter()
+        .enumerate()
+        .map(|(c, h)| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .chain([h.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let rule = {
+        let mut s = String::from("+");
+        for w in &widths {
+            s.push_str(&"-".repeat(w + 2));
+            s.push('+');
+        }
+        s.push('\n');
+        s
+    };
+    let line = |cells: &[String], right_aligned: &dyn Fn(usize) -> bool| {
+        let mut s = String::from("|");
+        for (c, w) in widths.iter().enumerate() {
+            let text = cells.get(c).map(String::as_str).unwrap_or("");
+            let pad = " ".repeat(w - text.chars().count());
+            s.push(' ');
+            if right_aligned(c) {
+                s.push_str(&pad);
+                s.push_str(text);
+            } else {
+                s.push_str(text);
+                s.push_str(&pad);
+            }
+            s.push_str(" |");
+        }
+        s.push('\n');
+        s
+    };
+    let heads: Vec<String> = headings.iter().map(|h| h.to_string()).collect();
+    let mut out = rule.clone();
+    out.push_str(&line(&heads, &|_| rows.is_empty()));
+    out.push_str(&rule);
+    for r in rows {
+        out.push_str(&line(r, &|c| right.get(c).copied().unwrap_or(false)));
+    }
+    out.push_str(&rule);
+    out
+}
+
+/// Go's `%.5g`: five significant digits, trailing zeros dropped, an exponent (`1.2089e+24`)
+/// when the decimal exponent is below -4 or at least 5.
+pub fn go_g5(f: f64) -> String {
+    if f == 0.0 || !f.is_finite() {
+        return format!("{f}");
+    }
+    let sci = format!("{f:.4e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    if !(-4..5).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exp.abs())
+    } else {
+        let decimals = usize::try_from(4 - exp).unwrap_or(0);
+        trim(&format!("{f:.decimals$}"))
+    }
+}
+
 fn get<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     v.pointer(path).filter(|x| !x.is_null())
 }
@@ -357,6 +438,36 @@ mod tests {
         assert_eq!(go_float(1000.0), "1000");
         assert_eq!(go_float(1.5), "1.5");
         assert_eq!(go_float(0.00001), "1e-05");
+    }
+
+    #[test]
+    fn go_g5_formatting() {
+        assert_eq!(go_g5(65536.0), "65536");
+        assert_eq!(go_g5(64.0), "64");
+        assert_eq!(go_g5(100_000.0), "1e+05");
+        assert_eq!(go_g5(1_048_576.0), "1.0486e+06");
+        assert_eq!(go_g5(1.2089258196146292e24), "1.2089e+24");
+        assert_eq!(go_g5(9.223372036854776e18), "9.2234e+18");
+        // `%.f` (percentages) rounds ties to even, as Go does.
+        assert_eq!(format!("{:.0}", 12.5), "12");
+        assert_eq!(format!("{:.0}", 37.5), "38");
+    }
+
+    #[test]
+    fn boxed_layout() {
+        let rows = vec![vec!["IP Pool".to_string(), "64".to_string()]];
+        assert_eq!(
+            boxed(&["GROUPING", "IPS TOTAL"], &rows, &[false, true]),
+            "+----------+-----------+\n\
+             | GROUPING | IPS TOTAL |\n\
+             +----------+-----------+\n\
+             | IP Pool  |        64 |\n\
+             +----------+-----------+\n"
+        );
+        assert_eq!(
+            boxed(&["IP", "BLOCK"], &[], &[]),
+            "+----+-------+\n| IP | BLOCK |\n+----+-------+\n+----+-------+\n"
+        );
     }
 
     #[test]

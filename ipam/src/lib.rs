@@ -9,7 +9,8 @@
 //! [`block::AllocationBlock`], Calico's allocation block (its stored JSON, auto-assign, assign,
 //! release, sequence numbers against ABA); [`pools`] (which pools a request may use, the blocks
 //! of a pool from a host-seeded start, reservations); and the other stored values as Calico
-//! writes them: [`affinity::BlockAffinity`], [`handle::Handle`], [`config::IpamConfig`].
+//! writes them: [`affinity::BlockAffinity`], [`handle::Handle`], [`config::IpamConfig`]; and
+//! [`check`], `calicoctl ipam check`'s analysis of IPAM against the cluster.
 //!
 //! The crate must never write a block, affinity or handle without a revision check, never
 //! write a block without the handle counts that go with it (one transaction), and never hand
@@ -18,6 +19,7 @@
 pub mod affinity;
 pub mod allocator;
 pub mod block;
+pub mod check;
 pub mod config;
 pub mod error;
 pub mod handle;
