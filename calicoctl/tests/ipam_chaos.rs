@@ -135,6 +135,8 @@ async fn ten_hosts_ten_thousand_operations_two_etcd_crashes() {
     let endpoints = etcd.endpoints().to_vec();
     let backend = connect(&endpoints).await;
     let client = Client::new(backend.clone());
+    // What calico-node (or the first calicoctl write) does to a new datastore.
+    client.ensure_initialized("", "").await.unwrap();
     client
         .create(&resource(serde_json::json!({
             "apiVersion": "projectcalico.org/v3", "kind": "IPPool",
