@@ -513,6 +513,59 @@ async fn replace(client: &Client, r: &AnyResource) -> Result<(), StoreError> {
     Err(last.unwrap_or_else(|| StoreError::Conflict(key.into())))
 }
 
+/// What Calico's client deletes with a Node (after releasing its addresses): its workload
+/// endpoints, the BGP peers specific to it, and its `node.<name>` FelixConfiguration and
+/// BGPConfiguration. Gone already is fine.
+async fn delete_node_dependents(client: &Client, node: &str) -> Result<(), StoreError> {
+    fn gone_ok<T>(r: Result<T, StoreError>) -> Result<(), StoreError> {
+        match r {
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+    let (weps, _) = client
+        .list::<api::workload_endpoint::WorkloadEndpoint>(&ListKey::Resources {
+            kind: ResourceKind::WorkloadEndpoint,
+            namespace: None,
+        })
+        .await?;
+    for wep in weps.iter().filter(|w| w.spec.node.as_deref() == Some(node)) {
+        let key = datastore::client::resource_key(wep)?;
+        gone_ok(
+            client
+                .delete::<api::workload_endpoint::WorkloadEndpoint>(&key, None)
+                .await,
+        )?;
+    }
+    let (peers, _) = client
+        .list::<api::bgp_peer::BGPPeer>(&ListKey::kind(ResourceKind::BGPPeer))
+        .await?;
+    for peer in peers
+        .iter()
+        .filter(|p| p.spec.node.as_deref() == Some(node))
+    {
+        let key = datastore::client::resource_key(peer)?;
+        gone_ok(client.delete::<api::bgp_peer::BGPPeer>(&key, None).await)?;
+    }
+    let per_node = format!("node.{node}");
+    gone_ok(
+        client
+            .delete::<api::felix_configuration::FelixConfiguration>(
+                &ResourceKey::new(ResourceKind::FelixConfiguration, None, &per_node),
+                None,
+            )
+            .await,
+    )?;
+    gone_ok(
+        client
+            .delete::<api::bgp_configuration::BGPConfiguration>(
+                &ResourceKey::new(ResourceKind::BGPConfiguration, None, &per_node),
+                None,
+            )
+            .await,
+    )
+}
+
 async fn delete(client: &Client, r: &AnyResource) -> Result<(), StoreError> {
     let key = key_of(r)?;
     if r.kind() == ResourceKind::Node {
@@ -523,6 +576,7 @@ async fn delete(client: &Client, r: &AnyResource) -> Result<(), StoreError> {
             .map_err(|e| {
                 StoreError::Invalid(format!("releasing the IPAM of node {}: {e}", key.name))
             })?;
+        delete_node_dependents(client, &key.name).await?;
     }
     let revision = match r
         .metadata()

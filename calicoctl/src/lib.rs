@@ -11,6 +11,7 @@
 //! every resource succeeded.
 
 pub mod commands;
+pub mod datastore_cmd;
 pub mod documents;
 pub mod ipam;
 pub mod table;

@@ -151,6 +151,11 @@ enum Command {
         #[command(subcommand)]
         command: IpamCommand,
     },
+    /// Calico datastore management.
+    Datastore {
+        #[command(subcommand)]
+        command: DatastoreCommand,
+    },
     /// Display the version of this binary and of the cluster.
     Version {
         #[arg(short = 'c', long = "config")]
@@ -158,6 +163,30 @@ enum Command {
         /// Only show the client version.
         #[arg(long = "client")]
         client: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DatastoreCommand {
+    /// Migrate the contents of an etcdv3 datastore to a Kubernetes datastore (only `lock` and
+    /// `unlock` are implemented).
+    Migrate {
+        #[command(subcommand)]
+        command: MigrateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MigrateCommand {
+    /// Lock the datastore: mark it not ready, so nodes stop changing it.
+    Lock {
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+    },
+    /// Unlock the datastore: mark it ready again.
+    Unlock {
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -441,6 +470,16 @@ async fn run(cli: Cli) -> Outcome {
             .await
         }
         Command::Ipam { command } => run_ipam(command).await,
+        Command::Datastore {
+            command: DatastoreCommand::Migrate { command },
+        } => match command {
+            MigrateCommand::Lock { config } => {
+                calicoctl::datastore_cmd::set_locked(&mut Session::new(config), true).await
+            }
+            MigrateCommand::Unlock { config } => {
+                calicoctl::datastore_cmd::set_locked(&mut Session::new(config), false).await
+            }
+        },
         Command::Version { config, client } => {
             commands::version(&mut Session::new(config), client).await
         }

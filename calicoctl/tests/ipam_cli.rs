@@ -225,16 +225,20 @@ impl Cluster {
         });
     }
 
-    /// Lock or unlock the datastore as `calicoctl datastore migrate lock` does: ClusterInformation
-    /// `datastoreReady`.
+    /// Lock or unlock the datastore with `calicoctl datastore migrate lock|unlock`
+    /// (ClusterInformation `datastoreReady`).
     fn set_datastore_ready(&self, ready: bool) {
-        self.rt.block_on(async {
-            let key = ResourceKey::new(ResourceKind::ClusterInformation, None, "default");
-            let mut info: api::cluster_information::ClusterInformation =
-                self.client.get(&key).await.unwrap();
-            info.spec.datastore_ready = Some(ready);
-            self.client.update(&info).await.unwrap();
-        });
+        let (verb, said) = if ready {
+            ("unlock", "Datastore unlocked.\n")
+        } else {
+            ("lock", "Datastore locked.\n")
+        };
+        let r = self.ctl(&["datastore", "migrate", verb]);
+        assert_eq!(r.stdout, said, "{}", r.stderr);
+        assert_eq!(
+            self.cluster_information()["spec"]["datastoreReady"],
+            Value::Bool(ready)
+        );
     }
 
     fn cluster_information(&self) -> Value {
@@ -796,12 +800,46 @@ fn deleting_a_node_releases_its_addresses_and_affinities() {
             .count()
     };
     assert_eq!(affinities(&c, "node-b"), 1);
+    // What goes with the node in Calico: its BGP peers and per-node configuration.
+    c.apply(json!({
+        "apiVersion": "projectcalico.org/v3", "kind": "BGPPeer",
+        "metadata": {"name": "rack-tor-b"},
+        "spec": {"node": "node-b", "peerIP": "192.0.2.1", "asNumber": 64512}
+    }));
+    c.apply(json!({
+        "apiVersion": "projectcalico.org/v3", "kind": "FelixConfiguration",
+        "metadata": {"name": "node.node-b"}, "spec": {"logSeverityScreen": "Debug"}
+    }));
+    let count = |c: &Cluster, prefix: &str| {
+        c.etcd_state()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .count()
+    };
+    let weps = "/calico/resources/v3/projectcalico.org/workloadendpoints/";
+    let weps_before = count(&c, weps);
     assert_eq!(
         c.ok(&["delete", "node", "node-b"]),
         "Successfully deleted 1 'Node' resource(s)\n"
     );
     assert_eq!(affinities(&c, "node-b"), 0);
     assert_eq!(affinities(&c, "node-a"), 1, "other nodes keep theirs");
+    assert_eq!(
+        count(&c, "/calico/resources/v3/projectcalico.org/bgppeers/"),
+        0
+    );
+    assert_eq!(
+        count(
+            &c,
+            "/calico/resources/v3/projectcalico.org/felixconfigurations/node.node-b"
+        ),
+        0
+    );
+    let weps_after = count(&c, weps);
+    assert!(
+        weps_after < weps_before && weps_after > 0,
+        "node-b's endpoints go, node-a's stay ({weps_before} -> {weps_after})"
+    );
     // node-b's workload addresses, including the one borrowed from node-a's block, are free.
     for ip in [s.b1, s.borrowed] {
         assert_eq!(
