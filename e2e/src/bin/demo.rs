@@ -99,9 +99,17 @@ fn main() -> Result<()> {
         for (node, count) in [("node-hostname", 5), ("node-b", 3)] {
             for i in 0..count {
                 let handle = format!("k8s-pod-network.{node}-pod{i}");
-                let got = ipam
-                    .auto_assign(&ipam::AutoAssignArgs::new(node, 1, 0).handle(&handle))
-                    .await?;
+                // What the CNI plugin records with each address.
+                let mut args = ipam::AutoAssignArgs::new(node, 1, 0).handle(&handle);
+                args.attrs = [
+                    ("namespace", "default".to_string()),
+                    ("node", node.to_string()),
+                    ("pod", format!("pod{i}")),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+                let got = ipam.auto_assign(&args).await?;
                 println!("  {node} pod{i}: {} (handle {handle})", got.ipv4[0]);
                 pods.push((handle, got.ipv4[0].ip()));
             }
