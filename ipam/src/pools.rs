@@ -30,6 +30,9 @@ impl Pool {
         if block_size < cidr.prefix() || block_size > max_prefix(cidr) {
             return None;
         }
+        // A block size Calico would refuse (more than 12 host bits) in a pool written by
+        // another tool: ignore the pool rather than fail on it later.
+        BlockCidr::new(IpNetwork::new(cidr.network(), block_size).ok()?).ok()?;
         Some(Pool {
             name: resource.metadata.name.clone(),
             cidr,
@@ -386,6 +389,16 @@ mod tests {
                 .to_string(),
             "no configured Calico pools for node n1"
         );
+    }
+
+    #[test]
+    fn a_pool_with_a_block_size_calico_refuses_is_ignored() {
+        let value = serde_json::json!({
+            "apiVersion": "projectcalico.org/v3", "kind": "IPPool",
+            "metadata": {"name": "wide"},
+            "spec": {"cidr": "10.0.0.0/8", "blockSize": 16}
+        });
+        assert!(Pool::new(serde_json::from_value(value).unwrap()).is_none());
     }
 
     #[test]
