@@ -4,8 +4,9 @@
 //! Main pieces: [`documents`] (resources from YAML/JSON files), [`commands`] (create, apply,
 //! replace, delete, get, patch, label, version; each returns an [`commands::Outcome`]: what to
 //! print and the exit status), [`ipam`] (`ipam show`, `check`, `release`, `configure`,
-//! `split`) and [`table`] (calicoctl's `ps`/`wide` tables, and the boxed `ipam` tables). The binary only
-//! parses flags and prints outcomes.
+//! `split`), [`datastore_cmd`] (`datastore migrate lock|unlock`) and [`table`] (calicoctl's
+//! `ps`/`wide` tables, and the boxed `ipam` tables). The binary only parses flags and prints
+//! outcomes.
 //!
 //! It must never write anything when the input is invalid, and never report success unless
 //! every resource succeeded.
