@@ -4,3 +4,5 @@
 //! computed from `BGPConfiguration`, `BGPPeer`s and `Node`s.
 //!
 //! Built in the BGP issue. It must never touch a kernel route that does not carry protocol 186.
+
+pub mod fsm;
