@@ -1794,14 +1794,41 @@ mod properties {
         ]
     }
 
+    /// A random event, or a whole handshake with a plausible OPEN, so that sequences reach
+    /// Established often enough to test it.
+    fn chunk_strategy() -> impl Strategy<Value = Vec<Event>> {
+        let handshake = (
+            prop::sample::select(vec![LOCAL_AS, PEER_AS]),
+            prop::sample::select(vec![0u16, 3, 5, 30, 90, 240]),
+            any::<bool>(),
+        )
+            .prop_map(|(asn, hold, accept)| {
+                vec![
+                    Event::ManualStart,
+                    if accept {
+                        Event::TcpConnectionConfirmed
+                    } else {
+                        Event::TcpCrAcked
+                    },
+                    Event::BgpOpen(open_from(asn, hold, peer_id())),
+                    Event::KeepAliveMsg,
+                ]
+            });
+        prop_oneof![
+            6 => event_strategy().prop_map(|e| vec![e]),
+            1 => handshake,
+        ]
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
         #[test]
         fn any_event_sequence_keeps_the_invariants(
             config in config_strategy(),
-            events in prop::collection::vec(event_strategy(), 0..60),
+            chunks in prop::collection::vec(chunk_strategy(), 0..40),
         ) {
+            let events: Vec<Event> = chunks.into_iter().flatten().collect();
             let mut s = Session::new(config).expect("strategy makes valid configs");
             // The shell's view of the timers, built only from actions and expiries.
             let mut shell_timers: BTreeSet<u8> = BTreeSet::new();
