@@ -500,9 +500,7 @@ fn decode_as_path(mut v: &[u8], four: bool) -> Result<AsPath, String> {
         }
         let octets = usize::from(*count) * size;
         let Some(body) = rest.get(..octets) else {
-            return Err(format!(
-                "segment of {count} ASes overruns the attribute"
-            ));
+            return Err(format!("segment of {count} ASes overruns the attribute"));
         };
         let asns = body
             .chunks_exact(size)
@@ -537,11 +535,14 @@ fn decode_aggregator(v: &[u8], four: bool) -> Option<Aggregator> {
 /// The value of a list attribute: a non-zero multiple of `size` octets (RFC 7606 §7.8, §7.10,
 /// §7.14, RFC 8092 §5), else treat-as-withdraw.
 fn chunks(v: &[u8], size: usize, name: &str) -> Result<Vec<Vec<u8>>, Malformed> {
-    if v.is_empty() || v.len() % size != 0 {
+    if v.is_empty() || !v.len().is_multiple_of(size) {
         return Err(malformed(
             Action::TreatAsWithdraw,
             UpdateError::OptionalAttributeError,
-            format!("{name} of {} octets is not a non-zero multiple of {size}", v.len()),
+            format!(
+                "{name} of {} octets is not a non-zero multiple of {size}",
+                v.len()
+            ),
         ));
     }
     Ok(v.chunks_exact(size).map(<[u8]>::to_vec).collect())
@@ -550,7 +551,13 @@ fn chunks(v: &[u8], size: usize, name: &str) -> Result<Vec<Vec<u8>>, Malformed> 
 fn decode_mp_reach(v: &[u8]) -> Result<Option<MpReach>, Malformed> {
     // RFC 7606 §7.11/§3 h: the MP attributes must parse for treat-as-withdraw to be possible,
     // so a malformed one resets the session.
-    let reset = |reason: String| malformed(Action::SessionReset, UpdateError::OptionalAttributeError, reason);
+    let reset = |reason: String| {
+        malformed(
+            Action::SessionReset,
+            UpdateError::OptionalAttributeError,
+            reason,
+        )
+    };
     let [a, b, safi, nh_len, rest @ ..] = v else {
         return Err(reset(format!("MP_REACH_NLRI of {} octets", v.len())));
     };
@@ -561,7 +568,9 @@ fn decode_mp_reach(v: &[u8]) -> Result<Option<MpReach>, Malformed> {
     let nh_len = usize::from(*nh_len);
     // RFC 4760 §3: next hop, then one reserved octet (ignored on receipt), then NLRI.
     let (Some(nh), Some(nlri)) = (rest.get(..nh_len), rest.get(nh_len + 1..)) else {
-        return Err(reset("MP_REACH_NLRI next hop overruns the attribute".into()));
+        return Err(reset(
+            "MP_REACH_NLRI next hop overruns the attribute".into(),
+        ));
     };
     let nh_err = || reset(format!("next hop of {nh_len} octets for {family}"));
     let nlri_err = |e: nlri::NlriError| reset(format!("MP_REACH_NLRI {family}: {}", e.0));
@@ -597,7 +606,13 @@ fn to_v6(v: &[u8]) -> Ipv6Addr {
 }
 
 fn decode_mp_unreach(v: &[u8]) -> Result<Option<MpUnreach>, Malformed> {
-    let reset = |reason: String| malformed(Action::SessionReset, UpdateError::OptionalAttributeError, reason);
+    let reset = |reason: String| {
+        malformed(
+            Action::SessionReset,
+            UpdateError::OptionalAttributeError,
+            reason,
+        )
+    };
     let [a, b, safi, withdrawn @ ..] = v else {
         return Err(reset(format!("MP_UNREACH_NLRI of {} octets", v.len())));
     };
@@ -660,26 +675,45 @@ pub(crate) fn decode_known(
         // RFC 7606 §7.2: a malformed AS_PATH is treat-as-withdraw.
         code::AS_PATH => {
             attrs.as_path = Some(decode_as_path(v, four).map_err(|r| {
-                malformed(TreatAsWithdraw, UpdateError::MalformedAsPath, format!("AS_PATH: {r}"))
+                malformed(
+                    TreatAsWithdraw,
+                    UpdateError::MalformedAsPath,
+                    format!("AS_PATH: {r}"),
+                )
             })?);
         }
         // RFC 7606 §7.3: length other than 4 is treat-as-withdraw.
         code::NEXT_HOP => {
             let nh = u32_of(v).ok_or_else(|| {
-                len_err(TreatAsWithdraw, UpdateError::AttributeLengthError, "NEXT_HOP", "4")
+                len_err(
+                    TreatAsWithdraw,
+                    UpdateError::AttributeLengthError,
+                    "NEXT_HOP",
+                    "4",
+                )
             })?;
             attrs.next_hop = Some(Ipv4Addr::from(nh));
         }
         // RFC 7606 §7.4.
         code::MULTI_EXIT_DISC => {
             attrs.med = Some(u32_of(v).ok_or_else(|| {
-                len_err(TreatAsWithdraw, UpdateError::AttributeLengthError, "MULTI_EXIT_DISC", "4")
+                len_err(
+                    TreatAsWithdraw,
+                    UpdateError::AttributeLengthError,
+                    "MULTI_EXIT_DISC",
+                    "4",
+                )
             })?);
         }
         // RFC 7606 §7.5 (that an eBGP peer's LOCAL_PREF is discarded is for the peer to apply).
         code::LOCAL_PREF => {
             attrs.local_pref = Some(u32_of(v).ok_or_else(|| {
-                len_err(TreatAsWithdraw, UpdateError::AttributeLengthError, "LOCAL_PREF", "4")
+                len_err(
+                    TreatAsWithdraw,
+                    UpdateError::AttributeLengthError,
+                    "LOCAL_PREF",
+                    "4",
+                )
             })?);
         }
         // RFC 7606 §7.6: a non-zero length is attribute discard.
@@ -715,7 +749,12 @@ pub(crate) fn decode_known(
         // RFC 7606 §7.9.
         code::ORIGINATOR_ID => {
             attrs.originator_id = Some(Ipv4Addr::from(u32_of(v).ok_or_else(|| {
-                len_err(TreatAsWithdraw, UpdateError::AttributeLengthError, "ORIGINATOR_ID", "4")
+                len_err(
+                    TreatAsWithdraw,
+                    UpdateError::AttributeLengthError,
+                    "ORIGINATOR_ID",
+                    "4",
+                )
             })?));
         }
         // RFC 7606 §7.10.
@@ -746,7 +785,11 @@ pub(crate) fn decode_known(
         // RFC 6793 §3) is discarded, and the AS_PATH used alone.
         code::AS4_PATH => {
             let path = decode_as_path(v, true).map_err(|r| {
-                malformed(AttributeDiscard, UpdateError::MalformedAsPath, format!("AS4_PATH: {r}"))
+                malformed(
+                    AttributeDiscard,
+                    UpdateError::MalformedAsPath,
+                    format!("AS4_PATH: {r}"),
+                )
             })?;
             if path.segments.iter().any(|s| s.kind.is_confed()) {
                 return Err(malformed(
@@ -760,7 +803,12 @@ pub(crate) fn decode_known(
         // RFC 6793 §6: an AS4_AGGREGATOR not of 8 octets is discarded.
         code::AS4_AGGREGATOR => {
             attrs.as4_aggregator = Some(decode_aggregator(v, true).ok_or_else(|| {
-                len_err(AttributeDiscard, UpdateError::AttributeLengthError, "AS4_AGGREGATOR", "8")
+                len_err(
+                    AttributeDiscard,
+                    UpdateError::AttributeLengthError,
+                    "AS4_AGGREGATOR",
+                    "8",
+                )
             })?);
         }
         // RFC 8092 §5: not a non-zero multiple of 12 is treat-as-withdraw.
@@ -782,7 +830,12 @@ pub(crate) fn decode_known(
 }
 
 /// Writes one attribute, with the Extended Length bit exactly when the value needs it.
-fn put_attr(out: &mut BytesMut, mut fl: u8, type_code: u8, value: &[u8]) -> Result<(), EncodeError> {
+fn put_attr(
+    out: &mut BytesMut,
+    mut fl: u8,
+    type_code: u8,
+    value: &[u8],
+) -> Result<(), EncodeError> {
     if value.len() > usize::from(u16::MAX) {
         return Err(EncodeError::FieldTooLong {
             what: "path attribute",
@@ -934,7 +987,11 @@ pub(crate) fn encode_attributes(
         put_attr(out, O | T, code::AGGREGATOR, &encode_aggregator(agg, four)?)?;
     }
     if !a.communities.is_empty() {
-        let v: Vec<u8> = a.communities.iter().flat_map(|c| c.0.to_be_bytes()).collect();
+        let v: Vec<u8> = a
+            .communities
+            .iter()
+            .flat_map(|c| c.0.to_be_bytes())
+            .collect();
         put_attr(out, O | T, code::COMMUNITIES, &v)?;
     }
     if let Some(id) = a.originator_id {
@@ -954,10 +1011,20 @@ pub(crate) fn encode_attributes(
                 "AS4_PATH never carries confederation segments (RFC 6793 §3)".into(),
             ));
         }
-        put_attr(out, O | T, code::AS4_PATH, &encode_as_path(p, true, "AS4_PATH")?)?;
+        put_attr(
+            out,
+            O | T,
+            code::AS4_PATH,
+            &encode_as_path(p, true, "AS4_PATH")?,
+        )?;
     }
     if let Some(agg) = &a.as4_aggregator {
-        put_attr(out, O | T, code::AS4_AGGREGATOR, &encode_aggregator(agg, true)?)?;
+        put_attr(
+            out,
+            O | T,
+            code::AS4_AGGREGATOR,
+            &encode_aggregator(agg, true)?,
+        )?;
     }
     if !a.large_communities.is_empty() {
         let v: Vec<u8> = a

@@ -161,7 +161,10 @@ pub(crate) fn encode(cap: &Capability, out: &mut BytesMut) -> Result<(), EncodeE
         Capability::Unknown { code, value: v } => {
             if matches!(
                 *code,
-                CODE_MULTIPROTOCOL | CODE_ROUTE_REFRESH | CODE_GRACEFUL_RESTART | CODE_FOUR_OCTET_AS
+                CODE_MULTIPROTOCOL
+                    | CODE_ROUTE_REFRESH
+                    | CODE_GRACEFUL_RESTART
+                    | CODE_FOUR_OCTET_AS
             ) {
                 return Err(EncodeError::Invalid(format!(
                     "capability code {code} is known; use its variant"

@@ -9,13 +9,16 @@
 use bytes::BytesMut;
 
 use super::{
-    Codec, Inbound, Message, UpdateOutcome, decode_notification, decode_open,
-    decode_route_refresh, decode_update, frame_length,
+    Codec, Inbound, Message, UpdateOutcome, decode_notification, decode_open, decode_route_refresh,
+    decode_update, frame_length,
 };
 
-/// The fuzz targets, by name (the names of `bgp/fuzz/fuzz_targets/*.rs` and of the corpus
-/// directories).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A fuzz target body; the names in [`TARGETS`] are those of `bgp/fuzz/fuzz_targets/*.rs` and
+/// of the corpus directories.
+pub type Target = fn(&[u8]);
+
+/// The fuzz targets, by name.
+pub const TARGETS: &[(&str, Target)] = &[
     ("message", message),
     ("open", open),
     ("update", update),
@@ -63,11 +66,11 @@ pub fn update(data: &[u8]) {
     };
     let codec = Codec::new(first & 1 == 1);
     match decode_update(data, &codec) {
-        Ok(UpdateOutcome::Accept(u)) | Ok(UpdateOutcome::AttributeDiscard { update: u, .. }) => {
-            // A body can be longer than a message allows; only what fits can go back out.
-            if data.len() + super::HEADER_LEN <= super::MAX_MESSAGE_LEN {
-                round_trip(&codec, Message::Update(u));
-            }
+        // A body can be longer than a message allows; only what fits can go back out.
+        Ok(UpdateOutcome::Accept(u)) | Ok(UpdateOutcome::AttributeDiscard { update: u, .. })
+            if data.len() + super::HEADER_LEN <= super::MAX_MESSAGE_LEN =>
+        {
+            round_trip(&codec, Message::Update(u));
         }
         _ => {}
     }

@@ -60,13 +60,15 @@ pub struct Header {
 
 /// RFC 4271 §6.1: the data of a Bad Message Length NOTIFICATION is the erroneous length field.
 pub(crate) fn length_data(len: usize) -> Vec<u8> {
-    u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes().to_vec()
+    u16::try_from(len)
+        .unwrap_or(u16::MAX)
+        .to_be_bytes()
+        .to_vec()
 }
 
 /// Checks the first 19 octets of `buf` (RFC 4271 §6.1). `buf` must hold at least 19 octets.
 pub fn decode_header(buf: &[u8]) -> Result<Header, DecodeError> {
-    let parsed: nom::IResult<&[u8], (&[u8], u16, u8)> =
-        (take(16usize), be_u16, be_u8).parse(buf);
+    let parsed: nom::IResult<&[u8], (&[u8], u16, u8)> = (take(16usize), be_u16, be_u8).parse(buf);
     let Ok((_, (marker, length, kind))) = parsed else {
         return Err(DecodeError::new(
             Notification::header(HeaderError::BadMessageLength, length_data(buf.len())),

@@ -37,9 +37,7 @@ pub use attribute::{
 };
 pub use capability::{Capability, GracefulRestart, GracefulRestartFamily};
 pub use error::{DecodeError, EncodeError};
-pub use header::{
-    HEADER_LEN, Header, MAX_MESSAGE_LEN, MessageType, decode_header, frame_length,
-};
+pub use header::{HEADER_LEN, Header, MAX_MESSAGE_LEN, MessageType, decode_header, frame_length};
 pub use nlri::Family;
 pub use notification::{
     CeaseError, ErrorCode, FsmError, HeaderError, Notification, OpenError, RouteRefreshError,
@@ -50,6 +48,10 @@ pub use route_refresh::{RouteRefresh, decode_route_refresh};
 pub use update::{Update, UpdateOutcome, decode_update};
 
 /// A message to send.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "UPDATE is nearly every message; boxing it would allocate per message for nothing"
+)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     Open(Open),
@@ -60,6 +62,10 @@ pub enum Message {
 }
 
 /// A message received and checked. Its UPDATE has been judged under RFC 7606.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "UPDATE is nearly every message; boxing it would allocate per message for nothing"
+)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound {
     Open(Open),

@@ -40,7 +40,12 @@ pub struct Open {
 impl Open {
     /// An OPEN for AS `asn`: `my_as` is AS_TRANS when `asn` needs 4 octets, and a 4-octet AS
     /// capability is added (RFC 6793 §4.1) unless `capabilities` already has one.
-    pub fn new(asn: Asn, hold_time: u16, bgp_id: Ipv4Addr, mut capabilities: Vec<Capability>) -> Self {
+    pub fn new(
+        asn: Asn,
+        hold_time: u16,
+        bgp_id: Ipv4Addr,
+        mut capabilities: Vec<Capability>,
+    ) -> Self {
         if !capabilities
             .iter()
             .any(|c| matches!(c, Capability::FourOctetAs(_)))
@@ -298,9 +303,7 @@ mod tests {
 
     #[test]
     fn capabilities_split_over_several_parameters_are_flattened() {
-        let body = [
-            4, 0, 1, 0, 0, 1, 1, 1, 1, 8, 2, 2, 2, 0, 2, 4, 65, 2, 0, 0,
-        ];
+        let body = [4, 0, 1, 0, 0, 1, 1, 1, 1, 8, 2, 2, 2, 0, 2, 4, 65, 2, 0, 0];
         // The second parameter has a truncated capability.
         assert!(decode_open(&body).is_err());
         let body = [4, 0, 1, 0, 0, 1, 1, 1, 1, 6, 2, 2, 2, 0, 2, 0];
@@ -316,11 +319,17 @@ mod tests {
     fn rfc4271_6_2_errors() {
         let mut b = OPEN.to_vec();
         b[0] = 3;
-        assert_eq!(code_of(&b), ErrorCode::Open(OpenError::UnsupportedVersionNumber));
+        assert_eq!(
+            code_of(&b),
+            ErrorCode::Open(OpenError::UnsupportedVersionNumber)
+        );
         assert_eq!(&decode_open(&b).unwrap_err().notification.data[..], &[0, 4]);
         let mut b = OPEN.to_vec();
         b[4] = 2;
-        assert_eq!(code_of(&b), ErrorCode::Open(OpenError::UnacceptableHoldTime));
+        assert_eq!(
+            code_of(&b),
+            ErrorCode::Open(OpenError::UnacceptableHoldTime)
+        );
         let mut b = OPEN.to_vec();
         b[5..9].copy_from_slice(&[0, 0, 0, 0]);
         assert_eq!(code_of(&b), ErrorCode::Open(OpenError::BadBgpIdentifier));

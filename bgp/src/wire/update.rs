@@ -17,8 +17,7 @@ use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
 
 use super::Codec;
 use super::attribute::{
-    self, Action, AttributeError, MpReach, MpUnreach, PathAttributes, UnknownAttribute, code,
-    flags,
+    self, Action, AttributeError, MpReach, MpUnreach, PathAttributes, UnknownAttribute, code, flags,
 };
 use super::error::{DecodeError, EncodeError};
 use super::header::{HEADER_LEN, MAX_MESSAGE_LEN};
@@ -335,7 +334,11 @@ pub fn decode_update(body: &[u8], codec: &Codec) -> Result<UpdateOutcome, Decode
 }
 
 /// Writes an UPDATE body.
-pub(crate) fn encode_update(u: &Update, codec: &Codec, out: &mut BytesMut) -> Result<(), EncodeError> {
+pub(crate) fn encode_update(
+    u: &Update,
+    codec: &Codec,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     let a = &u.attributes;
     // RFC 4271 §5: ORIGIN and AS_PATH go with any route, NEXT_HOP with the NLRI field
     // (RFC 4760 §3 moves it into MP_REACH_NLRI for other families).
@@ -377,11 +380,15 @@ impl Codec {
         attributes: &PathAttributes,
         nlri: &[Ipv4Network],
     ) -> Result<Vec<Update>, EncodeError> {
-        self.pack(nlri, |p| p.prefix(), |chunk| Update {
-            attributes: attributes.clone(),
-            nlri: chunk,
-            ..Default::default()
-        })
+        self.pack(
+            nlri,
+            |p| p.prefix(),
+            |chunk| Update {
+                attributes: attributes.clone(),
+                nlri: chunk,
+                ..Default::default()
+            },
+        )
     }
 
     /// Announces the routes of `reach` with `attributes` (whose own MP_REACH_NLRI is
@@ -399,23 +406,31 @@ impl Codec {
             ..Default::default()
         };
         match reach {
-            MpReach::Ipv4Unicast { next_hop, nlri } => self.pack(nlri, |p| p.prefix(), |chunk| {
-                with(MpReach::Ipv4Unicast {
-                    next_hop: *next_hop,
-                    nlri: chunk,
-                })
-            }),
+            MpReach::Ipv4Unicast { next_hop, nlri } => self.pack(
+                nlri,
+                |p| p.prefix(),
+                |chunk| {
+                    with(MpReach::Ipv4Unicast {
+                        next_hop: *next_hop,
+                        nlri: chunk,
+                    })
+                },
+            ),
             MpReach::Ipv6Unicast {
                 next_hop,
                 link_local,
                 nlri,
-            } => self.pack(nlri, |p| p.prefix(), |chunk| {
-                with(MpReach::Ipv6Unicast {
-                    next_hop: *next_hop,
-                    link_local: *link_local,
-                    nlri: chunk,
-                })
-            }),
+            } => self.pack(
+                nlri,
+                |p| p.prefix(),
+                |chunk| {
+                    with(MpReach::Ipv6Unicast {
+                        next_hop: *next_hop,
+                        link_local: *link_local,
+                        nlri: chunk,
+                    })
+                },
+            ),
         }
     }
 
@@ -436,17 +451,25 @@ impl Codec {
                 IpNetwork::V4(_) => None,
             })
             .collect();
-        let mut out = self.pack(&v4, |p| p.prefix(), |chunk| Update {
-            withdrawn: chunk,
-            ..Default::default()
-        })?;
-        out.extend(self.pack(&v6, |p| p.prefix(), |chunk| Update {
-            attributes: PathAttributes {
-                mp_unreach: Some(MpUnreach::Ipv6Unicast(chunk)),
+        let mut out = self.pack(
+            &v4,
+            |p| p.prefix(),
+            |chunk| Update {
+                withdrawn: chunk,
                 ..Default::default()
             },
-            ..Default::default()
-        })?);
+        )?;
+        out.extend(self.pack(
+            &v6,
+            |p| p.prefix(),
+            |chunk| Update {
+                attributes: PathAttributes {
+                    mp_unreach: Some(MpUnreach::Ipv6Unicast(chunk)),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )?);
         Ok(out)
     }
 
@@ -461,7 +484,10 @@ impl Codec {
         if prefixes.is_empty() {
             return Ok(Vec::new());
         }
-        let base = self.encode_to_bytes(&super::Message::Update(build(Vec::new())))?.len() + 1;
+        let base = self
+            .encode_to_bytes(&super::Message::Update(build(Vec::new())))?
+            .len()
+            + 1;
         let mut out = Vec::new();
         let mut chunk = Vec::new();
         let mut len = base;
