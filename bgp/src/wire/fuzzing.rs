@@ -37,13 +37,21 @@ fn round_trip(codec: &Codec, msg: Message) {
     }
 }
 
-/// A whole message (header included), with both codec settings. The first octet picks the
-/// setting so that the fuzzer can steer it.
+/// The codec the first octet of a fuzz input picks (bit 0: 4-octet AS, bit 1: external), so
+/// that the fuzzer can steer it.
+fn codec_of(first: u8) -> Codec {
+    Codec {
+        four_octet_as: first & 1 == 1,
+        external: first & 2 == 2,
+    }
+}
+
+/// A whole message (header included); the first octet picks the codec.
 pub fn message(data: &[u8]) {
     let Some((first, data)) = data.split_first() else {
         return;
     };
-    let codec = Codec::new(first & 1 == 1);
+    let codec = codec_of(*first);
     let _ = frame_length(data);
     if let Ok(inbound) = codec.decode(data)
         && let Some(msg) = inbound.into_message()
@@ -64,7 +72,7 @@ pub fn update(data: &[u8]) {
     let Some((first, data)) = data.split_first() else {
         return;
     };
-    let codec = Codec::new(first & 1 == 1);
+    let codec = codec_of(*first);
     match decode_update(data, &codec) {
         // A body can be longer than a message allows; only what fits can go back out.
         Ok(UpdateOutcome::Accept(u)) | Ok(UpdateOutcome::AttributeDiscard { update: u, .. })

@@ -2,9 +2,9 @@
 //!
 //! [`frame_length`] cuts a byte stream into messages (RFC 4271 §4.1); [`Codec::decode`] turns
 //! one message into an [`Inbound`] and [`Codec::encode`] turns an outbound [`Message`] into
-//! octets. The [`Codec`] holds what the session negotiated that changes the encoding (4-octet
-//! AS numbers, RFC 6793); the same value is used in both directions so that what we encode is
-//! exactly what we decode.
+//! octets. The [`Codec`] holds what about the session changes the encoding (4-octet AS numbers
+//! negotiated, RFC 6793; an external peer, RFC 7606 §7.5); the same value is used in both
+//! directions so that what we encode is exactly what we decode.
 //!
 //! A received message that breaks the protocol yields a [`DecodeError`] carrying the
 //! NOTIFICATION to send (RFC 4271 §6). UPDATEs follow RFC 7606 instead: most errors leave the
@@ -89,18 +89,34 @@ impl Inbound {
     }
 }
 
-/// What the session negotiated that changes the encoding. Before OPENs are exchanged (and
-/// with a peer that lacks the capability) this is `Codec::default()`: 2-octet AS numbers.
+/// What the session is and negotiated that changes the encoding. Before OPENs are exchanged
+/// (and with a peer that lacks the capability) `four_octet_as` is false: 2-octet AS numbers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Codec {
     /// Both sides advertised the 4-octet AS capability (RFC 6793 §3), so AS_PATH and
     /// AGGREGATOR carry 4-octet AS numbers.
     pub four_octet_as: bool,
+    /// The peer is external (eBGP, and not a member of our confederation): LOCAL_PREF,
+    /// ORIGINATOR_ID and CLUSTER_LIST are discarded on receipt (RFC 7606 §7.5, §7.9, §7.10;
+    /// RFC 4271 §5.1.5) and refused on encode.
+    pub external: bool,
 }
 
 impl Codec {
+    /// A codec for an internal peer.
     pub fn new(four_octet_as: bool) -> Self {
-        Codec { four_octet_as }
+        Codec {
+            four_octet_as,
+            external: false,
+        }
+    }
+
+    /// A codec for an external peer.
+    pub fn external(four_octet_as: bool) -> Self {
+        Codec {
+            four_octet_as,
+            external: true,
+        }
     }
 
     /// Decodes exactly one message, header included (use [`frame_length`] to find its end).

@@ -546,11 +546,12 @@ fn rfc7606_3_d_missing_well_known_attributes() {
     assert_eq!(withdrawn, vec![IpNetwork::V4(v4("11.0.0.0/8"))]);
 }
 
-/// Replaces the attribute `type_code` of a valid UPDATE and returns the outcome.
+/// A valid UPDATE body with `extra` after its mandatory attributes.
 fn with_attr(extra: Vec<u8>) -> Vec<u8> {
     body(&[], &[mandatory(), extra].concat(), NLRI)
 }
 
+/// A valid UPDATE body with its ORIGIN, AS_PATH or NEXT_HOP replaced by `replacement`.
 fn with_replaced(type_code: u8, replacement: Vec<u8>) -> Vec<u8> {
     let mut attrs = Vec::new();
     for (tc, a) in [
@@ -622,6 +623,32 @@ fn rfc7606_7_7_aggregator_of_wrong_length_is_discarded() {
     ]
     .concat();
     discard(&body(&[], &attrs, NLRI), four());
+}
+
+#[test]
+fn rfc7606_7_5_7_9_7_10_ibgp_attributes_from_an_external_peer_are_discarded() {
+    let attrs = [
+        mandatory(),
+        attr(TRANS, code::LOCAL_PREF, &[0, 0, 0, 200]),
+        attr(OPT, code::ORIGINATOR_ID, &[0; 3]),
+        attr(OPT, code::CLUSTER_LIST, &[10, 0, 0, 1]),
+    ]
+    .concat();
+    let b = body(&[], &attrs, NLRI);
+    // Internal: the short ORIGINATOR_ID is treat-as-withdraw (§7.9).
+    withdraw(&b, two());
+    // External: all three are discarded, malformed or not.
+    let (u, d) = discard(&b, Codec::external(false));
+    assert_eq!(d.len(), 3);
+    assert!(u.attributes.local_pref.is_none() && u.attributes.cluster_list.is_empty());
+    // And we never send them to an external peer.
+    let mut u = u;
+    u.attributes.local_pref = Some(100);
+    assert!(
+        Codec::external(false)
+            .encode_to_bytes(&Message::Update(u))
+            .is_err()
+    );
 }
 
 #[test]
@@ -1107,17 +1134,38 @@ fn check_round_trip(codec: Codec, msg: Message) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// What may be sent to an external peer: no iBGP-only attributes (RFC 4271 §5.1.5).
+fn for_external(msg: Message) -> Message {
+    match msg {
+        Message::Update(mut u) => {
+            u.attributes.local_pref = None;
+            u.attributes.originator_id = None;
+            u.attributes.cluster_list.clear();
+            Message::Update(u)
+        }
+        other => other,
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn round_trip_two_octet_as(msg in arb_message(false)) {
-        check_round_trip(two(), msg)?;
+    fn round_trip_two_octet_as(msg in arb_message(false), external in any::<bool>()) {
+        if external {
+            check_round_trip(Codec::external(false), for_external(msg))?;
+        } else {
+            check_round_trip(two(), msg)?;
+        }
     }
 
     #[test]
-    fn round_trip_four_octet_as(msg in arb_message(true)) {
-        check_round_trip(four(), msg)?;
+    fn round_trip_four_octet_as(msg in arb_message(true), external in any::<bool>()) {
+        if external {
+            check_round_trip(Codec::external(true), for_external(msg))?;
+        } else {
+            check_round_trip(four(), msg)?;
+        }
     }
 
     #[test]
@@ -1141,7 +1189,7 @@ proptest! {
 
     #[test]
     fn any_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..600)) {
-        for codec in [two(), four()] {
+        for codec in [two(), four(), Codec::external(false), Codec::external(true)] {
             let _ = codec.decode(&data);
             let _ = decode_update(&data, &codec);
         }
@@ -1157,13 +1205,13 @@ proptest! {
     #[test]
     fn any_update_body_in_a_valid_header_never_panics(
         data in prop::collection::vec(any::<u8>(), 4..600),
-        four in any::<bool>(),
+        codec in 0..4u8,
     ) {
         // Random bodies rarely get past the header check: give them a valid one.
-        let mut first = vec![u8::from(four)];
+        let mut first = vec![codec];
         first.extend(frame(2, &data));
         fuzzing::message(&first);
-        let mut first = vec![u8::from(four)];
+        let mut first = vec![codec];
         first.extend(&data);
         fuzzing::update(&first);
     }

@@ -24,6 +24,9 @@ use super::header::{HEADER_LEN, MAX_MESSAGE_LEN};
 use super::nlri::{self, Family};
 use super::notification::{Notification, UpdateError};
 
+/// Attributes that only make sense inside an AS (RFC 4271 §5.1.5, RFC 4456 §8).
+const IBGP_ONLY: [u8; 3] = [code::LOCAL_PREF, code::ORIGINATOR_ID, code::CLUSTER_LIST];
+
 /// An UPDATE message.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Update {
@@ -243,6 +246,17 @@ pub fn decode_update(body: &[u8], codec: &Codec) -> Result<UpdateOutcome, Decode
             }
             continue;
         };
+        // RFC 7606 §7.5, §7.9, §7.10: from an external peer these are discarded, whatever
+        // their form (RFC 4271 §5.1.5: LOCAL_PREF is not sent over eBGP).
+        if codec.external && IBGP_ONLY.contains(&tc) {
+            errors.push(error(
+                tc,
+                Action::AttributeDiscard,
+                UpdateError::MalformedAttributeList,
+                format!("attribute {tc} from an external peer"),
+            ));
+            continue;
+        }
         if fl & (flags::OPTIONAL | flags::TRANSITIVE) != want {
             // RFC 7606 §3 c: wrong Optional/Transitive bits: treat-as-withdraw, except where
             // the attribute's own rule says otherwise (RFC 6793 §6: AS4 ones are discarded).
@@ -351,6 +365,15 @@ pub(crate) fn encode_update(
     if !u.nlri.is_empty() && a.next_hop.is_none() {
         return Err(EncodeError::Invalid(
             "an UPDATE with NLRI needs NEXT_HOP (RFC 4271 §5)".into(),
+        ));
+    }
+    if codec.external
+        && (a.local_pref.is_some() || a.originator_id.is_some() || !a.cluster_list.is_empty())
+    {
+        return Err(EncodeError::Invalid(
+            "LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST are not sent to an external peer \
+             (RFC 4271 §5.1.5, RFC 4456 §8)"
+                .into(),
         ));
     }
     let mut withdrawn = BytesMut::new();
