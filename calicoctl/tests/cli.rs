@@ -2,39 +2,25 @@
 //! workspace's one harness, `testutil`), checking what it prints, its exit status, and what is
 //! in etcd afterwards (read directly, not through our code).
 
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
+use common::{Calicoctl, Run};
 use serde_json::Value;
-use testutil::etcd::Etcd;
 
-struct Run {
-    stdout: String,
-    stderr: String,
-    code: i32,
-}
-
-/// One etcd and the calicoctl binary pointed at it through the environment.
+/// The shared harness plus a runtime for reading etcd directly.
 struct Cluster {
-    etcd: Etcd,
+    base: Calicoctl,
     rt: tokio::runtime::Runtime,
-    /// A `CalicoAPIConfig` naming this etcd, passed with `-c` so that the host's
-    /// `/etc/calico/calicoctl.cfg` never applies.
-    config: tempfile::TempDir,
 }
 
-/// Environment that would point calicoctl elsewhere; cleared for every run.
-const HOST_ENV: &[&str] = &[
-    "DATASTORE_TYPE",
-    "ETCD_ENDPOINTS",
-    "ETCD_USERNAME",
-    "ETCD_PASSWORD",
-    "ETCD_KEY_FILE",
-    "ETCD_CERT_FILE",
-    "ETCD_CA_CERT_FILE",
-    "KUBECONFIG",
-];
+impl std::ops::Deref for Cluster {
+    type Target = Calicoctl;
+    fn deref(&self) -> &Calicoctl {
+        &self.base
+    }
+}
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -42,53 +28,20 @@ fn examples() -> PathBuf {
 
 impl Cluster {
     fn start() -> Option<Cluster> {
-        let etcd = testutil::etcd::start_or_skip()?;
+        let base = Calicoctl::start()?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let config = tempfile::tempdir().unwrap();
-        std::fs::write(
-            config.path().join("calicoctl.cfg"),
-            format!(
-                "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata:\nspec:\n  \
-                 datastoreType: etcdv3\n  etcdEndpoints: {}\n",
-                etcd.endpoint()
-            ),
-        )
-        .unwrap();
-        Some(Cluster { etcd, rt, config })
+        Some(Cluster { base, rt })
     }
 
     fn ctl(&self, args: &[&str]) -> Run {
-        self.ctl_stdin(args, None)
+        self.run(args, None)
     }
 
     fn ctl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_calicoctl"));
-        cmd.args(args);
-        // Every subcommand takes -c; a test that passes its own keeps it.
-        if !args.contains(&"-c") {
-            cmd.arg("-c").arg(self.config.path().join("calicoctl.cfg"));
-        }
-        for var in HOST_ENV {
-            cmd.env_remove(var);
-        }
-        cmd.env("DATASTORE_TYPE", "etcdv3")
-            .env("ETCD_ENDPOINTS", self.etcd.endpoint())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("run calicoctl");
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-        drop(input);
-        let out = child.wait_with_output().unwrap();
-        Run {
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            code: out.status.code().unwrap_or(-1),
-        }
+        self.run(args, stdin)
     }
 
     fn apply_text(&self, yaml: &str) -> Run {

@@ -7,14 +7,16 @@
 //! An allocator does what the CNI plugin does: an ADD that fails (etcd gone mid-request, even
 //! after the write landed) is undone with a release by handle, retried until it succeeds.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use api::AnyResource;
+use common::Calicoctl;
 use datastore::config::EtcdConfig;
 use datastore::etcd::EtcdBackend;
 use datastore::{Backend, Client, Key, ListKey};
@@ -129,10 +131,10 @@ async fn wait_until(what: &str, deadline: Instant, cond: impl Fn() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_hosts_ten_thousand_operations_two_etcd_crashes() {
-    let Some(mut etcd) = testutil::etcd::start_or_skip() else {
+    let Some(mut cluster) = Calicoctl::start() else {
         return;
     };
-    let endpoints = etcd.endpoints().to_vec();
+    let endpoints = cluster.etcd.endpoints().to_vec();
     let backend = connect(&endpoints).await;
     let client = Client::new(backend.clone());
     // What calico-node (or the first calicoctl write) does to a new datastore.
@@ -181,13 +183,13 @@ async fn ten_hosts_ten_thousand_operations_two_etcd_crashes() {
         })
         .await;
         let failed_before = counters.failed.load(Ordering::SeqCst);
-        tokio::task::block_in_place(|| etcd.kill());
+        tokio::task::block_in_place(|| cluster.etcd.kill());
         // Down long enough for every allocator to have failed about once.
         wait_until("the allocators saw etcd gone", deadline, || {
             counters.failed.load(Ordering::SeqCst) >= failed_before + HOSTS
         })
         .await;
-        tokio::task::block_in_place(|| etcd.restart());
+        tokio::task::block_in_place(|| cluster.etcd.restart());
     }
 
     let mut believed: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
@@ -277,26 +279,11 @@ async fn ten_hosts_ten_thousand_operations_two_etcd_crashes() {
             .await
             .unwrap();
     }
-    let cfg = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        cfg.path(),
-        format!(
-            "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata: {{}}\nspec:\n  datastoreType: etcdv3\n  etcdEndpoints: {}\n",
-            endpoints.join(",")
-        ),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_calicoctl"))
-        .args(["ipam", "check", "-c"])
-        .arg(cfg.path())
-        .env_remove("DATASTORE_TYPE")
-        .env_remove("ETCD_ENDPOINTS")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let out = cluster.run(&["ipam", "check"], None);
     assert!(
-        out.status.success() && stdout.contains("Check complete; found 0 problems."),
-        "calicoctl ipam check:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.code == 0 && out.stdout.contains("Check complete; found 0 problems."),
+        "calicoctl ipam check:\n{}\n{}",
+        out.stdout,
+        out.stderr
     );
 }

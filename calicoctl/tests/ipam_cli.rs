@@ -5,66 +5,46 @@
 //! Expected outputs live in `tests/expected/ipam_*.txt`; run with `UPDATE_EXPECTED=1` to
 //! rewrite them after a deliberate change (and review the diff).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use api::{AnyResource, ResourceKind};
+use common::{Calicoctl, Run};
 use datastore::config::EtcdConfig;
 use datastore::etcd::EtcdBackend;
 use datastore::{Client, Key, ResourceKey};
 use ipam::{AssignIpArgs, AutoAssignArgs, Ipam, ReleaseOptions};
 use serde_json::{Value, json};
-use testutil::etcd::Etcd;
 
-struct Run {
-    stdout: String,
-    stderr: String,
-    code: i32,
-}
-
-/// Environment that would point calicoctl elsewhere; cleared for every run.
-const HOST_ENV: &[&str] = &[
-    "DATASTORE_TYPE",
-    "ETCD_ENDPOINTS",
-    "ETCD_USERNAME",
-    "ETCD_PASSWORD",
-    "ETCD_KEY_FILE",
-    "ETCD_CERT_FILE",
-    "ETCD_CA_CERT_FILE",
-    "KUBECONFIG",
-];
-
+/// The shared harness plus a client and allocator on the same etcd, to build IPAM state.
 struct Cluster {
-    etcd: Etcd,
+    base: Calicoctl,
     rt: tokio::runtime::Runtime,
-    config: tempfile::TempDir,
     client: Client,
     ipam: Ipam,
 }
 
+impl std::ops::Deref for Cluster {
+    type Target = Calicoctl;
+    fn deref(&self) -> &Calicoctl {
+        &self.base
+    }
+}
+
 impl Cluster {
     fn start() -> Option<Cluster> {
-        let etcd = testutil::etcd::start_or_skip()?;
+        let base = Calicoctl::start()?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let config = tempfile::tempdir().unwrap();
-        std::fs::write(
-            config.path().join("calicoctl.cfg"),
-            format!(
-                "apiVersion: projectcalico.org/v3\nkind: CalicoAPIConfig\nmetadata:\nspec:\n  \
-                 datastoreType: etcdv3\n  etcdEndpoints: {}\n",
-                etcd.endpoint()
-            ),
-        )
-        .unwrap();
         let backend = rt.block_on(async {
             EtcdBackend::connect(&EtcdConfig {
-                endpoints: etcd.endpoints().to_vec(),
+                endpoints: base.etcd.endpoints().to_vec(),
                 ..Default::default()
             })
             .await
@@ -72,32 +52,15 @@ impl Cluster {
         });
         let backend: Arc<dyn datastore::Backend> = Arc::new(backend);
         Some(Cluster {
-            etcd,
+            base,
             rt,
-            config,
             client: Client::new(backend.clone()),
             ipam: Ipam::new(backend),
         })
     }
 
     fn ctl(&self, args: &[&str]) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_calicoctl"));
-        cmd.args(args)
-            .arg("-c")
-            .arg(self.config.path().join("calicoctl.cfg"));
-        for var in HOST_ENV {
-            cmd.env_remove(var);
-        }
-        cmd.current_dir(self.config.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let out = cmd.output().expect("run calicoctl");
-        Run {
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            code: out.status.code().unwrap_or(-1),
-        }
+        self.run(args, None)
     }
 
     fn ok(&self, args: &[&str]) -> String {
