@@ -6,5 +6,6 @@
 //!
 //! Built in the BGP issue. It must never touch a kernel route that does not carry protocol 186.
 
+pub mod config;
 pub mod fsm;
 pub mod wire;
