@@ -6,7 +6,6 @@ use std::net::IpAddr;
 use thiserror::Error;
 
 use crate::block::BlockError;
-use crate::handle::HandleError;
 
 #[derive(Debug, Error)]
 pub enum IpamError {
@@ -19,13 +18,6 @@ pub enum IpamError {
 
     #[error(transparent)]
     Block(#[from] BlockError),
-
-    #[error("handle {handle}: {source}")]
-    Handle {
-        handle: String,
-        #[source]
-        source: HandleError,
-    },
 
     /// A requested pool (by name or CIDR) does not exist or is disabled.
     #[error("the given pool ({0}) does not exist, or is not enabled")]
