@@ -9,4 +9,5 @@
 
 pub mod config;
 pub mod fsm;
+pub mod route;
 pub mod wire;
