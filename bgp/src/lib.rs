@@ -9,5 +9,7 @@
 
 pub mod config;
 pub mod fsm;
+pub mod peer;
 pub mod route;
+pub mod transport;
 pub mod wire;
