@@ -7,6 +7,7 @@ packages=(
   etcd-server etcd-client   # the datastore the tests and the demo run against
   protobuf-compiler         # etcd-client builds its gRPC code with protoc
   iproute2 nftables         # network namespaces and the dataplane (later issues)
+  bird2 frr gobgpd          # real BGP peers for the speaker's interop tests and benchmark
   ca-certificates
 )
 
@@ -23,8 +24,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# Debian's etcd-server package may start a system etcd on 127.0.0.1:2379; our tests and demo
-# run their own on free ports and never touch it.
+# Debian's etcd-server package may start a system etcd on 127.0.0.1:2379, and bird2/frr may
+# start their daemons in the root namespace; our tests and demo run their own (etcd on free
+# ports, BGP daemons inside their own network namespaces) and never touch those.
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo not found: install Rust with rustup (https://rustup.rs), then re-run" >&2

@@ -75,6 +75,14 @@ pub enum SyncerEvent {
         key: ResourceKey,
         revision: Revision,
     },
+    /// An IPAM object (block, affinity, handle, config) created or changed. These are not v3
+    /// resources; their JSON is Calico's IPAM format, for the `ipam` crate's types to read.
+    PutIpam(KvPair),
+    /// An IPAM object gone as of `revision`.
+    DeleteIpam {
+        key: Key,
+        revision: Revision,
+    },
 }
 
 /// Starts syncers; see the module documentation.
@@ -355,6 +363,11 @@ impl Watcher {
         if self.view.get(&kv.key) == Some(&kv.revision) {
             return;
         }
+        if !matches!(kv.key, Key::Resource(_)) {
+            self.view.insert(kv.key.clone(), kv.revision);
+            batch.push(SyncerEvent::PutIpam(kv));
+            return;
+        }
         match codec::decode::<AnyResource>(&kv) {
             Ok(resource) => {
                 self.view.insert(kv.key, kv.revision);
@@ -372,11 +385,12 @@ impl Watcher {
     }
 
     fn delete(&mut self, key: Key, revision: Revision, batch: &mut Vec<SyncerEvent>) {
-        // Only decoded resources enter the view, so only resource keys come back out.
-        if self.view.remove(&key).is_some()
-            && let Key::Resource(key) = key
-        {
-            batch.push(SyncerEvent::Delete { key, revision });
+        // Only what was delivered is in the view, so only that comes back out.
+        if self.view.remove(&key).is_some() {
+            batch.push(match key {
+                Key::Resource(key) => SyncerEvent::Delete { key, revision },
+                key => SyncerEvent::DeleteIpam { key, revision },
+            });
         }
     }
 

@@ -320,6 +320,13 @@ impl Consumer {
                 }
                 self.deletes += 1;
             }
+            // This consumer syncs resource lists only.
+            SyncerEvent::PutIpam(kv) => self
+                .violations
+                .push(format!("IPAM object {} from a resource list", kv.key)),
+            SyncerEvent::DeleteIpam { key, .. } => self
+                .violations
+                .push(format!("IPAM deletion {key} from a resource list")),
         }
     }
 
@@ -618,4 +625,49 @@ async fn syncer_view_equals_etcd_after_kills_restarts_and_compaction() {
 
     syncer.abort();
     let _ = consuming.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncer_delivers_ipam_blocks_and_affinities_as_stored() {
+    let Some(etcd) = testutil::etcd::start_or_skip() else {
+        return;
+    };
+    let b = Arc::new(backend(&etcd).await);
+    let cidr: ipnetwork::IpNetwork = "10.65.0.0/26".parse().unwrap();
+    let block = Key::Block(cidr);
+    let affinity = Key::BlockAffinity {
+        host: "node-1".into(),
+        cidr,
+    };
+    let block_json = br#"{"cidr":"10.65.0.0/26","affinity":"host:node-1"}"#.to_vec();
+    b.create(&block, block_json.clone(), None).await.unwrap();
+    let lists = vec![
+        ListKey::Blocks,
+        ListKey::BlockAffinities {
+            host: Some("node-1".into()),
+        },
+    ];
+    let (mut rx, _handle) = Syncer::spawn(b.clone(), lists);
+    let mut listed = Vec::new();
+    loop {
+        match next_event(&mut rx).await {
+            SyncerEvent::Status(SyncStatus::InSync) => break,
+            SyncerEvent::Status(_) => {}
+            SyncerEvent::PutIpam(kv) => listed.push((kv.key, kv.value)),
+            other => panic!("unexpected before InSync: {other:?}"),
+        }
+    }
+    assert_eq!(listed, [(block.clone(), block_json)]);
+
+    let value = br#"{"state":"confirmed","deleted":false}"#.to_vec();
+    b.create(&affinity, value.clone(), None).await.unwrap();
+    match next_event(&mut rx).await {
+        SyncerEvent::PutIpam(kv) => assert_eq!((kv.key, kv.value), (affinity.clone(), value)),
+        other => panic!("expected the affinity, got {other:?}"),
+    }
+    b.delete(&block, None).await.unwrap();
+    match next_event(&mut rx).await {
+        SyncerEvent::DeleteIpam { key, .. } => assert_eq!(key, block),
+        other => panic!("expected the block's deletion, got {other:?}"),
+    }
 }
