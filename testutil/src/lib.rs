@@ -1,4 +1,5 @@
-//! The workspace's one test harness for real external parts; today, etcd.
+//! The workspace's one test harness for real external parts: etcd, network namespaces and
+//! real BGP routers (BIRD 2, FRR, GoBGP) inside them.
 //!
 //! [`etcd::Etcd`] runs Debian's `etcd` (3.4) as a child process on free loopback ports in a
 //! fresh temporary directory (`--unsafe-no-fsync`, as DESIGN.md's test setup says), waits until
@@ -11,3 +12,5 @@
 //! directory it created, also when a test panics.
 
 pub mod etcd;
+pub mod netns;
+pub mod routers;
