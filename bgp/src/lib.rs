@@ -8,6 +8,7 @@
 //! Built in the BGP issue. It must never touch a kernel route that does not carry protocol 186.
 
 pub mod config;
+pub mod fib;
 pub mod fsm;
 pub mod peer;
 pub mod route;
