@@ -11,6 +11,8 @@ pub mod config;
 pub mod fib;
 pub mod fsm;
 pub mod peer;
+pub mod rib;
 pub mod route;
+pub mod speaker;
 pub mod transport;
 pub mod wire;

@@ -14,7 +14,6 @@
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -33,6 +32,7 @@ use crate::fsm::{
     NotificationError, OpenErrorSubcode, PeerOpen, RouteDisposition, RouterId, Session, Speaker,
     State, Timer, UpdateErrorSubcode,
 };
+use crate::rib::OutUpdate;
 use crate::route::PeerId;
 use crate::transport;
 use crate::wire::{
@@ -64,27 +64,13 @@ pub struct PeerSpec {
     pub restarting: bool,
 }
 
-/// Something the speaker sends a peer.
-#[derive(Clone, Debug)]
-pub enum Outbound {
-    /// Announce `prefixes` with `attrs` (complete outgoing attributes). For IPv6 prefixes the
-    /// next hop goes into MP_REACH_NLRI.
-    Announce {
-        attrs: Arc<PathAttributes>,
-        next_hop: IpAddr,
-        prefixes: Vec<IpNetwork>,
-    },
-    Withdraw(Vec<IpNetwork>),
-    EndOfRib(Family),
-}
-
 /// What the speaker can ask of a peer task.
 #[derive(Debug)]
 pub enum PeerCommand {
     /// The listener accepted a connection from this peer.
     Incoming(TcpStream),
     /// Send these, if the session `epoch` is still the one up.
-    Send { epoch: u64, updates: Vec<Outbound> },
+    Send { epoch: u64, updates: Vec<OutUpdate> },
     /// Ask the peer to resend its routes (RFC 2918), e.g. after our import policy changed.
     RequestRefresh,
     /// The peer was deconfigured: Cease and end the task.
@@ -830,19 +816,22 @@ impl Task {
         }
     }
 
-    async fn send_updates(&mut self, updates: &[Outbound]) {
+    async fn send_updates(&mut self, updates: &[OutUpdate]) {
         let codec = self.main.codec;
         let two_octet = !codec.four_octet_as;
         let mut buf = BytesMut::new();
         for u in updates {
             let messages = match u {
-                Outbound::Announce {
+                OutUpdate::Announce {
                     attrs,
                     next_hop,
                     prefixes,
                 } => announce(&codec, attrs, *next_hop, prefixes, two_octet),
-                Outbound::Withdraw(prefixes) => codec.pack_withdrawals(prefixes),
-                Outbound::EndOfRib(family) => Ok(Update::end_of_rib(*family).into_iter().collect()),
+                OutUpdate::Withdraw(prefixes) => codec.pack_withdrawals(prefixes),
+                OutUpdate::EndOfRib(family) if *family == self.spec.family => {
+                    Ok(Update::end_of_rib(*family).into_iter().collect())
+                }
+                OutUpdate::EndOfRib(_) => Ok(Vec::new()),
             };
             match messages {
                 Ok(ms) => {

@@ -30,9 +30,9 @@ pub fn installed() -> bool {
         .all(|p| Path::new(p).exists())
 }
 
-fn wait_for_path(path: &Path, what: &str, log: &Path) -> io::Result<()> {
+fn wait_for_path(daemon: &mut Daemon, path: &Path, what: &str, log: &Path) -> io::Result<()> {
     let deadline = Instant::now() + START_DEADLINE;
-    while Instant::now() < deadline {
+    while Instant::now() < deadline && daemon.running() {
         if path.exists() {
             return Ok(());
         }
@@ -40,7 +40,7 @@ fn wait_for_path(path: &Path, what: &str, log: &Path) -> io::Result<()> {
     }
     let log = fs::read_to_string(log).unwrap_or_default();
     Err(io::Error::other(format!(
-        "{what} did not create {} within {START_DEADLINE:?}; log:\n{log}",
+        "{what} exited or did not create {} within {START_DEADLINE:?}; log:\n{log}",
         path.display()
     )))
 }
@@ -135,7 +135,7 @@ impl Bird {
         fs::write(&conf, config)?;
         let ctl = dir.path().join("bird.ctl");
         let log = dir.path().join("stdout.log");
-        let daemon = Daemon::spawn(
+        let mut daemon = Daemon::spawn(
             ns,
             &[
                 "bird",
@@ -149,7 +149,7 @@ impl Bird {
             ],
             &log,
         )?;
-        wait_for_path(&ctl, "bird", &log)?;
+        wait_for_path(&mut daemon, &ctl, "bird", &log)?;
         Ok(Bird {
             ns: ns.name().to_string(),
             dir,
@@ -216,7 +216,7 @@ impl Frr {
             return Err(io::Error::other("chown frr:frr failed"));
         }
         let zserv = d.join("zserv.api");
-        let zebra = Daemon::spawn(
+        let mut zebra = Daemon::spawn(
             ns,
             &[
                 &format!("{FRR_LIB}/zebra"),
@@ -239,8 +239,8 @@ impl Frr {
             ],
             &d.join("zebra.log"),
         )?;
-        wait_for_path(&zserv, "zebra", &d.join("zebra.log"))?;
-        let bgpd = Daemon::spawn(
+        wait_for_path(&mut zebra, &zserv, "zebra", &d.join("zebra.log"))?;
+        let mut bgpd = Daemon::spawn(
             ns,
             &[
                 &format!("{FRR_LIB}/bgpd"),
@@ -261,7 +261,7 @@ impl Frr {
             ],
             &d.join("bgpd.log"),
         )?;
-        wait_for_path(&d.join("bgpd.vty"), "bgpd", &d.join("bgpd.log"))?;
+        wait_for_path(&mut bgpd, &d.join("bgpd.vty"), "bgpd", &d.join("bgpd.log"))?;
         Ok(Frr {
             ns: ns.name().to_string(),
             dir,
@@ -369,8 +369,12 @@ impl GoBgp {
     }
 
     pub fn established(&self, neighbor: &str) -> bool {
-        self.cli(&["neighbor", neighbor])
-            .is_ok_and(|o| o.contains("BGP state = established"))
+        // "BGP state = ESTABLISHED" (the spelling varies between GoBGP versions).
+        self.cli(&["neighbor", neighbor]).is_ok_and(|o| {
+            o.lines().any(|l| {
+                l.contains("BGP state =") && l.to_ascii_lowercase().contains("established")
+            })
+        })
     }
 
     pub fn log(&self) -> String {

@@ -1,0 +1,281 @@
+//! Our speaker against real BGP implementations, each in its own network namespace: BIRD 2,
+//! FRR and GoBGP, eBGP and iBGP, 2- and 4-octet AS numbers, routes both ways into each side's
+//! kernel FIB, route refresh, TCP MD5 and GTSM. Our speaker runs in-process on a tokio runtime
+//! whose threads live in our namespace; the peers are the Debian daemons.
+
+mod common;
+
+use std::time::Duration;
+
+use bgp::config::NextHop;
+use common::*;
+use testutil::netns::wait_for;
+use testutil::routers::{Bird, Frr, GoBgp};
+
+const UP: Duration = Duration::from_secs(30);
+
+fn bird_conf(local_as: u32, peer_as: u32, extra_protocol: &str, extra_bgp: &str) -> String {
+    format!(
+        r#"log stderr all;
+router id 10.0.0.2;
+protocol device {{ scan time 10; }}
+protocol kernel {{
+  ipv4 {{ import none; export where source = RTS_BGP; }};
+  merge paths on;
+}}
+protocol static {{ ipv4; route 10.99.200.0/24 blackhole; }}
+{extra_protocol}
+protocol bgp ours {{
+  local 10.0.0.2 as {local_as};
+  neighbor 10.0.0.1 as {peer_as};
+  hold time 90; connect retry time 1; connect delay time 1; error wait time 1, 5;
+  graceful restart on;
+  {extra_bgp}
+  ipv4 {{ gateway direct; import all; export where source ~ [RTS_STATIC, RTS_BGP]; }};
+}}
+"#
+    )
+}
+
+/// Routes both ways: ours in BIRD's kernel, BIRD's static route in ours.
+fn assert_routes_both_ways(lab: &Lab, bird: &Bird) {
+    let diag = |e: String| {
+        panic!(
+            "{e}\nBIRD routes:\n{}\nBIRD kernel: {:?}\nour kernel: {:?}\nBIRD log:\n{}",
+            bird.birdc("show route all").unwrap_or_default(),
+            lab.peer_routes("bird"),
+            lab.our_routes(),
+            bird.log()
+        )
+    };
+    wait_for("10.244.1.0/26 via 10.0.0.1 in BIRD's kernel", UP, || {
+        lab.peer_routes("bird")
+            .iter()
+            .any(|r| r.starts_with("10.244.1.0/26 via 10.0.0.1 dev eth0"))
+    })
+    .unwrap_or_else(diag);
+    wait_for("10.99.200.0/24 via 10.0.0.2 in our kernel", UP, || {
+        lab.our_routes()
+            .iter()
+            .any(|r| r == "10.99.200.0/24 via 10.0.0.2 dev eth0")
+    })
+    .unwrap_or_else(diag);
+}
+
+#[test]
+fn bird_ebgp_two_and_four_octet_as_and_ibgp() {
+    if !require_peers("bird_ebgp_two_and_four_octet_as_and_ibgp") {
+        return;
+    }
+    // (our AS, BIRD's AS, what BIRD is told our AS is, extra BIRD options)
+    let cases = [
+        (65001, 65002, 65001, ""),
+        (4_200_000_001, 4_200_000_002, 4_200_000_001, ""),
+        // BIRD without the 4-octet AS capability: both sides encode AS_PATH in 2 octets
+        // (RFC 6793 §4.2). (BIRD still reads our capability, so it cannot play an old speaker
+        // facing a 4-octet AS; the AS_TRANS/AS4_PATH encoding is covered by the codec tests.)
+        (65001, 65002, 65001, "enable as4 off;"),
+        (65001, 65001, 65001, "direct;"),
+    ];
+    for (ours, theirs, told, extra) in cases {
+        let lab = Lab::new("bird");
+        let bird = Bird::start(&lab.peer, &bird_conf(theirs, told, "", extra)).unwrap();
+        let speaker = lab.start_speaker(desired(ours, vec![peer("10.0.0.2", theirs)]));
+        wait_for("BIRD Established", UP, || bird.established("ours"))
+            .unwrap_or_else(|e| panic!("AS {ours} vs {theirs}: {e}\n{}", bird.log()));
+        assert_routes_both_ways(&lab, &bird);
+        if theirs != ours {
+            let route = bird.birdc("show route 10.244.1.0/26 all").unwrap();
+            assert!(
+                route.contains(&format!("BGP.as_path: {told}")),
+                "AS {ours} vs {theirs}: {route}"
+            );
+        }
+        drop(speaker);
+    }
+}
+
+#[test]
+fn bird_route_refresh_resends_our_routes() {
+    if !require_peers("bird_route_refresh_resends_our_routes") {
+        return;
+    }
+    let lab = Lab::new("refresh");
+    let bird = Bird::start(&lab.peer, &bird_conf(65002, 65001, "", "")).unwrap();
+    let _speaker = lab.start_speaker(desired(65001, vec![peer("10.0.0.2", 65002)]));
+    assert_routes_both_ways(&lab, &bird);
+    let received = || import_updates_received(&bird.birdc("show protocols all ours").unwrap());
+    let before = received();
+    // BIRD sends ROUTE-REFRESH (RFC 2918); we answer with our whole Adj-RIB-Out.
+    bird.birdc("reload in ours").unwrap();
+    wait_for("our routes sent again after ROUTE-REFRESH", UP, || {
+        received() > before
+    })
+    .unwrap();
+    assert!(bird.established("ours"));
+}
+
+/// The "received" column of BIRD's "Import updates:" statistics line.
+fn import_updates_received(show: &str) -> u64 {
+    show.lines()
+        .find(|l| l.trim_start().starts_with("Import updates:"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn bird_md5_right_password_up_wrong_or_missing_refused() {
+    if !require_peers("bird_md5_right_password_up_wrong_or_missing_refused") {
+        return;
+    }
+    for (ours, up) in [
+        (Some("s3cret"), true),
+        (Some("wrong"), false),
+        (None, false),
+    ] {
+        let lab = Lab::new("md5");
+        let bird = Bird::start(
+            &lab.peer,
+            &bird_conf(65002, 65001, "", r#"password "s3cret";"#),
+        )
+        .unwrap();
+        let mut d = desired(65001, vec![peer("10.0.0.2", 65002)]);
+        if let Some(pw) = ours {
+            d.passwords.insert("Node_10_0_0_2".into(), pw.into());
+        }
+        let _speaker = lab.start_speaker(d);
+        if up {
+            wait_for("BIRD Established with MD5", UP, || bird.established("ours"))
+                .unwrap_or_else(|e| panic!("{e}\n{}", bird.log()));
+            assert_routes_both_ways(&lab, &bird);
+        } else {
+            // The kernel drops the segments (RFC 2385): wait until it has done so, then the
+            // session must not be up.
+            wait_for(
+                "the kernel dropping segments for their MD5 signature",
+                UP,
+                || lab.md5_drops() > 0,
+            )
+            .unwrap();
+            assert!(
+                !bird.established("ours"),
+                "password {ours:?} must be refused"
+            );
+        }
+    }
+}
+
+#[test]
+fn bird_gtsm_directly_connected() {
+    if !require_peers("bird_gtsm_directly_connected") {
+        return;
+    }
+    let lab = Lab::new("gtsm");
+    let bird = Bird::start(&lab.peer, &bird_conf(65002, 65001, "", "ttl security on;")).unwrap();
+    let mut p = peer("10.0.0.2", 65002);
+    p.ttl_security = Some(1);
+    let _speaker = lab.start_speaker(desired(65001, vec![p]));
+    wait_for("BIRD Established with GTSM", UP, || {
+        bird.established("ours")
+    })
+    .unwrap();
+    assert_routes_both_ways(&lab, &bird);
+}
+
+#[test]
+fn frr_ebgp_four_octet_routes_both_ways() {
+    if !require_peers("frr_ebgp_four_octet_routes_both_ways") {
+        return;
+    }
+    let lab = Lab::new("frr");
+    let frr = Frr::start(
+        &lab.peer,
+        "hostname frr-test\nrouter bgp 4200000002\n bgp router-id 10.0.0.2\n no bgp ebgp-requires-policy\n no bgp network import-check\n neighbor 10.0.0.1 remote-as 65001\n neighbor 10.0.0.1 timers connect 1\n address-family ipv4 unicast\n  network 10.99.200.0/24\n exit-address-family\nip route 10.99.200.0/24 blackhole\n",
+    )
+    .unwrap();
+    let _speaker = lab.start_speaker(desired(65001, vec![peer("10.0.0.2", 4_200_000_002)]));
+    wait_for("FRR Established", UP, || frr.established("10.0.0.1"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", frr.log()));
+    wait_for("10.244.1.0/26 in FRR's kernel", UP, || {
+        lab.peer_routes("bgp").iter().any(|r| {
+            r.starts_with("10.244.1.0/26 nhid") || r.starts_with("10.244.1.0/26 via 10.0.0.1")
+        })
+    })
+    .unwrap();
+    wait_for("10.99.200.0/24 via 10.0.0.2 in our kernel", UP, || {
+        lab.our_routes()
+            .iter()
+            .any(|r| r == "10.99.200.0/24 via 10.0.0.2 dev eth0")
+    })
+    .unwrap();
+    // Route refresh from FRR's side.
+    frr.vtysh("clear bgp ipv4 unicast 10.0.0.1 soft in")
+        .unwrap();
+    assert!(frr.established("10.0.0.1"));
+}
+
+#[test]
+fn gobgp_ebgp_routes_both_ways_with_communities() {
+    if !require_peers("gobgp_ebgp_routes_both_ways_with_communities") {
+        return;
+    }
+    let lab = Lab::new("gobgp");
+    let gobgp = GoBgp::start(
+        &lab.peer,
+        r#"[global.config]
+  as = 65002
+  router-id = "10.0.0.2"
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "10.0.0.1"
+    peer-as = 65001
+  [neighbors.timers.config]
+    connect-retry = 1
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+"#,
+    )
+    .unwrap();
+    let mut d = desired(65001, vec![peer("10.0.0.2", 65002)]);
+    d.local_routes.insert(
+        "10.244.1.0/26".parse().unwrap(),
+        bgp::route::LocalRoute {
+            communities: vec![bgp::wire::Community(65001 << 16 | 100)],
+            large_communities: Vec::new(),
+        },
+    );
+    let _speaker = lab.start_speaker(d);
+    wait_for("GoBGP Established", UP, || gobgp.established("10.0.0.1"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", gobgp.log()));
+    gobgp
+        .cli(&[
+            "global",
+            "rib",
+            "add",
+            "-a",
+            "ipv4",
+            "10.99.200.0/24",
+            "nexthop",
+            "10.0.0.2",
+        ])
+        .unwrap();
+    wait_for("10.99.200.0/24 via 10.0.0.2 in our kernel", UP, || {
+        lab.our_routes()
+            .iter()
+            .any(|r| r == "10.99.200.0/24 via 10.0.0.2 dev eth0")
+    })
+    .unwrap();
+    wait_for(
+        "10.244.1.0/26 with community 65001:100 in GoBGP",
+        UP,
+        || {
+            gobgp
+                .cli(&["global", "rib", "-a", "ipv4", "10.244.1.0/26"])
+                .is_ok_and(|r| r.contains("65001:100") && r.contains("10.0.0.1"))
+        },
+    )
+    .unwrap();
+    let _ = NextHop::Auto;
+}
