@@ -136,6 +136,7 @@ impl Speaker {
     /// socket belong to the calling thread's network namespace.
     pub async fn start(options: Options) -> Result<Speaker, SpeakerError> {
         let fib = Fib::open(options.table)?;
+        let stale = fib.stale_count();
         let (commands, rx) = mpsc::channel(16);
         let (state_tx, state) = watch::channel(SpeakerState {
             stale_fib_routes: fib.stale_count(),
@@ -164,7 +165,7 @@ impl Speaker {
             ),
             eor_seen: HashSet::new(),
             state: state_tx,
-            fib_stale: 0,
+            fib_stale: stale,
         };
         let task = tokio::spawn(core.run(rx, events, fib_done));
         Ok(Speaker {

@@ -279,3 +279,88 @@ fn gobgp_ebgp_routes_both_ways_with_communities() {
     .unwrap();
     let _ = NextHop::Auto;
 }
+
+/// Polls `route` in `ns`'s kernel until told to stop; returns how many polls missed it.
+fn watch_route(
+    ns: &testutil::netns::Netns,
+    route: &'static str,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<(u32, u32)>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let name = ns.name().to_string();
+    let s = stop.clone();
+    let h = std::thread::spawn(move || {
+        let (mut polls, mut missed) = (0, 0);
+        while !s.load(Ordering::Relaxed) {
+            let out = std::process::Command::new("ip")
+                .args(["-n", &name, "route", "show", route])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            polls += 1;
+            if !out.contains(route) {
+                missed += 1;
+            }
+        }
+        (polls, missed)
+    });
+    (stop, h)
+}
+
+#[test]
+fn graceful_restart_with_bird_keeps_every_route_in_both_kernels() {
+    if !require_peers("graceful_restart_with_bird_keeps_every_route_in_both_kernels") {
+        return;
+    }
+    let lab = Lab::new("gr");
+    let bird = Bird::start(&lab.peer, &bird_conf(65002, 65001, "", "")).unwrap();
+    let speaker = lab.start_speaker(desired(65001, vec![peer("10.0.0.2", 65002)]));
+    assert_routes_both_ways(&lab, &bird);
+    let (stop_bird, bird_watch) = watch_route(&lab.peer, "10.244.1.0/26");
+    let (stop_ours, our_watch) = watch_route(&lab.ours, "10.99.200.0/24");
+
+    // A crash: no NOTIFICATION; BIRD, as RFC 4724 helper, keeps our routes as stale.
+    speaker.kill();
+    wait_for("BIRD to notice the restart", UP, || {
+        !bird.established("ours")
+    })
+    .unwrap();
+    let route = bird.birdc("show route 10.244.1.0/26 all").unwrap();
+    assert!(
+        route.contains("10.244.1.0/26"),
+        "BIRD dropped our route: {route}"
+    );
+    let proto = bird.birdc("show protocols all ours").unwrap();
+    assert!(
+        proto.contains("Neighbor graceful restart active"),
+        "BIRD is not helping: {proto}"
+    );
+
+    // The restarted speaker finds its routes in the kernel, keeps them until BIRD's
+    // End-of-RIB, and BIRD keeps ours until our End-of-RIB.
+    let speaker = lab.start_speaker(desired(65001, vec![peer("10.0.0.2", 65002)]));
+    wait_for("BIRD Established again", UP, || bird.established("ours")).unwrap();
+    let mut state = speaker.state.clone();
+    wait_for("our stale routes swept after End-of-RIB", UP, || {
+        let s = state.borrow_and_update();
+        s.stale_fib_routes == 0 && s.routes >= 2
+    })
+    .unwrap();
+    assert_routes_both_ways(&lab, &bird);
+    stop_bird.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop_ours.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (bird_polls, bird_missed) = bird_watch.join().unwrap();
+    let (our_polls, our_missed) = our_watch.join().unwrap();
+    assert_eq!(
+        bird_missed, 0,
+        "BIRD's kernel lost our route in {bird_missed} of {bird_polls} polls"
+    );
+    assert_eq!(
+        our_missed, 0,
+        "our kernel lost BIRD's route in {our_missed} of {our_polls} polls"
+    );
+    assert!(bird_polls > 0 && our_polls > 0);
+}
