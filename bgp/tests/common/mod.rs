@@ -47,7 +47,7 @@ impl Lab {
         TestSpeaker::start(&self.ours, desired)
     }
 
-    fn routes(ns: &Netns, proto: &str) -> Vec<String> {
+    pub fn routes(ns: &Netns, proto: &str) -> Vec<String> {
         ns.exec_ok(&["ip", "route", "show", "proto", proto])
             .unwrap_or_default()
             .lines()
@@ -193,5 +193,48 @@ pub fn desired(asn: u32, peers: Vec<PeerConfig>) -> Desired {
         default_policy: Arc::new(AcceptAll),
         local_routes,
         install: Arc::new(|_| true),
+    }
+}
+
+/// Namespaces on one bridge (in a namespace of its own): member `i` is 10.0.0.`i+1`/24 on
+/// its `eth0`. Member 0 is ours.
+pub struct Fabric {
+    pub members: Vec<Netns>,
+    _bridge: Netns,
+}
+
+impl Fabric {
+    pub fn new(tag: &str, n: usize) -> Fabric {
+        let bridge = Netns::new(&format!("{tag}br")).unwrap();
+        bridge
+            .exec_ok(&["ip", "link", "add", "br0", "type", "bridge"])
+            .unwrap();
+        bridge.exec_ok(&["ip", "link", "set", "br0", "up"]).unwrap();
+        let mut members = Vec::new();
+        for i in 0..n {
+            let ns = Netns::new(&format!("{tag}{i}")).unwrap();
+            let port = format!("p{i}");
+            Netns::veth(
+                &ns,
+                "eth0",
+                &format!("10.0.0.{}/24", i + 1),
+                &bridge,
+                &port,
+                "",
+            )
+            .unwrap();
+            bridge
+                .exec_ok(&["ip", "link", "set", &port, "master", "br0"])
+                .unwrap();
+            members.push(ns);
+        }
+        Fabric {
+            members,
+            _bridge: bridge,
+        }
+    }
+
+    pub fn routes(&self, i: usize, proto: &str) -> Vec<String> {
+        Lab::routes(&self.members[i], proto)
     }
 }
