@@ -11,6 +11,7 @@ pub mod config;
 pub mod fib;
 pub mod fsm;
 pub mod peer;
+pub mod policy;
 pub mod rib;
 pub mod route;
 pub mod speaker;
