@@ -151,6 +151,11 @@ enum Command {
         #[command(subcommand)]
         command: IpamCommand,
     },
+    /// Calico node management (only `status`).
+    Node {
+        #[command(subcommand)]
+        command: NodeCommand,
+    },
     /// Calico datastore management.
     Datastore {
         #[command(subcommand)]
@@ -164,6 +169,12 @@ enum Command {
         #[arg(long = "client")]
         client: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// View the current status of a Calico node: its BGP sessions.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -470,6 +481,13 @@ async fn run(cli: Cli) -> Outcome {
             .await
         }
         Command::Ipam { command } => run_ipam(command).await,
+        Command::Node {
+            command: NodeCommand::Status,
+        } => {
+            // SAFETY: geteuid has no preconditions.
+            let root = unsafe { libc::geteuid() } == 0;
+            calicoctl::node::status(&bgp::status::socket_path(), root)
+        }
         Command::Datastore {
             command: DatastoreCommand::Migrate { command },
         } => match command {

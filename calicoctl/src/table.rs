@@ -168,6 +168,15 @@ fn tabwrite(rows: &[Vec<String>]) -> String {
 /// left-aligned, except over a column with no rows, which go-pretty treats as numeric and
 /// right-aligns.
 pub fn boxed(headings: &[&str], rows: &[Vec<String>], right: &[bool]) -> String {
+    boxed_with(headings, rows, right, false)
+}
+
+/// [`boxed`] with the headings centred, as `calicoctl node status` prints them.
+pub fn boxed_centered(headings: &[&str], rows: &[Vec<String>]) -> String {
+    boxed_with(headings, rows, &[], true)
+}
+
+fn boxed_with(headings: &[&str], rows: &[Vec<String>], right: &[bool], center: bool) -> String {
     let widths: Vec<usize> = headings
         .iter()
         .enumerate()
@@ -189,13 +198,19 @@ pub fn boxed(headings: &[&str], rows: &[Vec<String>], right: &[bool]) -> String 
         s.push('\n');
         s
     };
-    let line = |cells: &[String], right_aligned: &dyn Fn(usize) -> bool| {
+    let line = |cells: &[String], right_aligned: &dyn Fn(usize) -> bool, centred: bool| {
         let mut s = String::from("|");
         for (c, w) in widths.iter().enumerate() {
             let text = cells.get(c).map(String::as_str).unwrap_or("");
             let pad = " ".repeat(w - text.chars().count());
             s.push(' ');
-            if right_aligned(c) {
+            if centred {
+                // go-pretty centres with the odd space on the right.
+                let (l, r) = pad.split_at(pad.len() / 2);
+                s.push_str(l);
+                s.push_str(text);
+                s.push_str(r);
+            } else if right_aligned(c) {
                 s.push_str(&pad);
                 s.push_str(text);
             } else {
@@ -209,10 +224,10 @@ pub fn boxed(headings: &[&str], rows: &[Vec<String>], right: &[bool]) -> String 
     };
     let heads: Vec<String> = headings.iter().map(|h| h.to_string()).collect();
     let mut out = rule.clone();
-    out.push_str(&line(&heads, &|_| rows.is_empty()));
+    out.push_str(&line(&heads, &|_| rows.is_empty(), center));
     out.push_str(&rule);
     for r in rows {
-        out.push_str(&line(r, &|c| right.get(c).copied().unwrap_or(false)));
+        out.push_str(&line(r, &|c| right.get(c).copied().unwrap_or(false), false));
     }
     out.push_str(&rule);
     out

@@ -39,6 +39,10 @@ pub const SKIP_MESSAGE: &str = "SKIPPED: etcd not installed (set CI=true to make
 /// A running (or killed, restartable) etcd owned by this test.
 pub struct Etcd {
     binary: PathBuf,
+    /// Where it listens: loopback, or an address in `netns`.
+    host: Ipv4Addr,
+    /// Run inside this network namespace (its /run/netns path and name).
+    netns: Option<(PathBuf, String)>,
     /// Removed on drop, after the child is dead.
     dir: TempDir,
     client_port: u16,
@@ -108,6 +112,8 @@ impl Etcd {
         let (client_port, peer_port) = free_port_pair()?;
         let mut etcd = Etcd {
             binary,
+            host: Ipv4Addr::LOCALHOST,
+            netns: None,
             dir,
             client_port,
             peer_port,
@@ -134,14 +140,35 @@ impl Etcd {
         }
     }
 
+    /// Start etcd inside `ns`, listening on `host` (an address of that namespace) on etcd's
+    /// usual ports, which are free in a namespace of the test's own.
+    pub fn start_in(ns: &crate::netns::Netns, host: Ipv4Addr) -> io::Result<Etcd> {
+        let binary = etcd_binary()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "etcd not found on PATH"))?;
+        let dir = tempfile::Builder::new()
+            .prefix("testutil-etcd-")
+            .tempdir()?;
+        let mut etcd = Etcd {
+            binary,
+            host,
+            netns: Some((ns.path(), ns.name().to_string())),
+            dir,
+            client_port: 2379,
+            peer_port: 2380,
+            child: None,
+        };
+        etcd.spawn_and_wait()?;
+        Ok(etcd)
+    }
+
     /// The client URLs, as etcd clients take them.
     pub fn endpoints(&self) -> Vec<String> {
         vec![self.endpoint()]
     }
 
-    /// The one client URL, `http://127.0.0.1:<port>`.
+    /// The one client URL, `http://127.0.0.1:<port>` (or the namespace address).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        format!("http://{}:{}", self.host, self.client_port)
     }
 
     /// The pid of the running etcd, if it runs.
@@ -222,9 +249,16 @@ impl Etcd {
             .append(true)
             .open(self.log_path())?;
         let client_url = self.endpoint();
-        let peer_url = format!("http://127.0.0.1:{}", self.peer_port);
+        let peer_url = format!("http://{}:{}", self.host, self.peer_port);
         let data_dir = self.dir.path().join("data");
-        let mut cmd = Command::new(&self.binary);
+        let mut cmd = match &self.netns {
+            Some((_, name)) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", name]).arg(&self.binary);
+                c
+            }
+            None => Command::new(&self.binary),
+        };
         cmd.arg("--name")
             .arg(MEMBER_NAME)
             .arg("--data-dir")
@@ -269,7 +303,7 @@ impl Etcd {
     /// Poll until etcd answers `GET /health` with `"health":"true"`: etcd 3.4 answers it only
     /// with a leader and after a linearizable read through raft, so the member serves requests.
     fn wait_healthy(&mut self) -> io::Result<()> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.client_port));
+        let addr = SocketAddr::from((self.host, self.client_port));
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             if let Some(child) = &mut self.child
@@ -278,7 +312,14 @@ impl Etcd {
                 self.child = None;
                 return Err(self.start_error(&format!("etcd exited with {status}")));
             }
-            if health_ok(addr) {
+            let healthy = match &self.netns {
+                Some((path, _)) => {
+                    crate::netns::Netns::run_at(path.clone(), move || health_ok(addr))
+                        .unwrap_or(false)
+                }
+                None => health_ok(addr),
+            };
+            if healthy {
                 return Ok(());
             }
             if Instant::now() >= deadline {

@@ -138,6 +138,19 @@ impl Netns {
         Ok(())
     }
 
+    /// Runs `f` on a new thread inside the namespace at `path` and waits for it.
+    pub fn run_at<T: Send + 'static>(
+        path: PathBuf,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> io::Result<T> {
+        std::thread::spawn(move || {
+            Netns::enter(&path)?;
+            Ok(f())
+        })
+        .join()
+        .map_err(|_| io::Error::other("thread inside the namespace panicked"))?
+    }
+
     /// Runs `f` on a new thread inside the namespace.
     pub fn spawn_thread<T: Send + 'static>(
         &self,
