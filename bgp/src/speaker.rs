@@ -43,6 +43,13 @@ pub const IDLE_HOLD: IdleHold = IdleHold {
     max: 60,
 };
 
+/// Route batches queued for the FIB thread.
+const FIB_QUEUE: usize = 4;
+/// Most routes the FIB thread merges into one write.
+const FIB_BATCH: usize = 50_000;
+/// Events queued from peer tasks (each UPDATE is one; a full one carries ~1,000 prefixes).
+const EVENT_QUEUE: usize = 128;
+
 /// Which learned prefixes go into the kernel.
 pub type InstallFilter = Arc<dyn Fn(&IpNetwork) -> bool + Send + Sync>;
 
@@ -142,13 +149,15 @@ impl Speaker {
             stale_fib_routes: fib.stale_count(),
             ..Default::default()
         });
-        let (fib_tx, fib_rx) = mpsc::unbounded_channel();
+        // Bounded: when the kernel is the bottleneck, the speaker waits for it instead of
+        // queueing a full table of pending routes in memory.
+        let (fib_tx, fib_rx) = mpsc::channel(FIB_QUEUE);
         let (fib_done_tx, fib_done) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("bgp-fib".into())
             .spawn(move || fib_thread(fib, fib_rx, fib_done_tx))
             .map_err(|e| SpeakerError::Fib(crate::fib::FibError::Socket(e)))?;
-        let (events_tx, events) = mpsc::channel(1024);
+        let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
         let core = Core {
             options: options.clone(),
             rib: None,
@@ -158,6 +167,8 @@ impl Speaker {
             listener: None,
             listen_port: None,
             fib: fib_tx,
+            pending_fib: Vec::new(),
+            pending_sweep: false,
             install: Arc::new(|_: &IpNetwork| true),
             stale_deadlines: HashMap::new(),
             restart_deadline: Some(
@@ -208,7 +219,7 @@ enum FibReport {
 /// netlink writes block.
 fn fib_thread(
     mut fib: Fib,
-    mut rx: mpsc::UnboundedReceiver<FibCommand>,
+    mut rx: mpsc::Receiver<FibCommand>,
     report: mpsc::UnboundedSender<FibReport>,
 ) {
     while let Some(cmd) = rx.blocking_recv() {
@@ -220,15 +231,18 @@ fn fib_thread(
                 FibCommand::Routes(r) => batch.extend(r),
                 FibCommand::Sweep => sweep = true,
             }
-            next = if batch.len() < 200_000 {
+            next = if batch.len() < FIB_BATCH {
                 rx.try_recv().ok()
             } else {
                 None
             };
         }
         if !batch.is_empty() {
+            let started = std::time::Instant::now();
             match fib.apply(&batch) {
                 Ok(r) => {
+                    tracing::debug!(routes = batch.len(), installed = r.installed, deleted = r.deleted,
+                        took = ?started.elapsed(), "kernel routes written");
                     for (prefix, why) in &r.failed {
                         tracing::warn!(%prefix, error = %why, "kernel refused route");
                     }
@@ -264,7 +278,10 @@ struct Core {
     events_tx: mpsc::Sender<(PeerId, PeerEvent)>,
     listener: Option<Listener>,
     listen_port: Option<u16>,
-    fib: mpsc::UnboundedSender<FibCommand>,
+    fib: mpsc::Sender<FibCommand>,
+    /// Kernel route changes waiting to be handed to the FIB thread.
+    pending_fib: Vec<FibRoute>,
+    pending_sweep: bool,
     install: InstallFilter,
     /// RFC 4724 helper: when each restarting peer's stale routes expire.
     stale_deadlines: HashMap<PeerId, Instant>,
@@ -316,6 +333,7 @@ impl Core {
                 }
                 _ = sleep_until(deadline) => self.timers(),
             }
+            self.flush_fib().await;
         }
         for entry in self.peers.values() {
             let _ = entry.commands.send(PeerCommand::Stop);
@@ -331,6 +349,17 @@ impl Core {
                 Ok(Some(_)) => {}
                 Ok(None) | Err(_) => break,
             }
+        }
+    }
+
+    /// Hands pending kernel changes to the FIB thread, waiting while its queue is full.
+    async fn flush_fib(&mut self) {
+        if !self.pending_fib.is_empty() {
+            let routes = std::mem::take(&mut self.pending_fib);
+            let _ = self.fib.send(FibCommand::Routes(routes)).await;
+        }
+        if std::mem::take(&mut self.pending_sweep) {
+            let _ = self.fib.send(FibCommand::Sweep).await;
         }
     }
 
@@ -366,7 +395,7 @@ impl Core {
 
     fn sweep(&mut self) {
         self.restart_deadline = None;
-        let _ = self.fib.send(FibCommand::Sweep);
+        self.pending_sweep = true;
     }
 
     async fn apply(&mut self, desired: Desired) {
@@ -614,7 +643,9 @@ impl Core {
                 if entry.session.as_ref().map(|s| s.epoch) != Some(epoch) {
                     return;
                 }
-                if update.end_of_rib_family().is_some() {
+                if let Some(family) = update.end_of_rib_family() {
+                    tracing::info!(peer = %entry.config.name, ?family,
+                        routes = rib.received_count(id), "End-of-RIB received");
                     self.eor_seen.insert(id);
                 }
                 let changes = rib.update(id, update);
@@ -702,7 +733,7 @@ impl Core {
             })
             .collect();
         if !routes.is_empty() {
-            let _ = self.fib.send(FibCommand::Routes(routes));
+            self.pending_fib.extend(routes);
         }
     }
 

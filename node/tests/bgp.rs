@@ -124,6 +124,37 @@ impl CalicoNode {
     }
 }
 
+/// Assigns one IPv4 address to a pod on `node` with Calico's IPAM, from inside `ns` (where
+/// etcd is reachable); returns the block it came from.
+fn assign_one(ns: &Netns, node: &str) -> ipnetwork::IpNetwork {
+    let node = node.to_string();
+    Netns::run_at(ns.path(), move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let config = datastore::config::DatastoreConfig::load(None, |k| match k {
+                "DATASTORE_TYPE" => Some("etcdv3".into()),
+                "ETCD_ENDPOINTS" => Some("http://10.0.0.10:2379".into()),
+                _ => None,
+            })
+            .unwrap();
+            let client = datastore::client::Client::connect(&config).await.unwrap();
+            let ipam = ipam::allocator::Ipam::new(client.backend().clone());
+            let mut args = ipam::allocator::AutoAssignArgs::new(&node, 1, 0);
+            args.attrs.insert("node".into(), node.clone());
+            let got = ipam.auto_assign(&args).await.unwrap();
+            let ip = got.ipv4[0].ip();
+            // The pool's default block size is /26.
+            ipnetwork::IpNetwork::new(ip, 26)
+                .map(|n| ipnetwork::IpNetwork::new(n.network(), 26).unwrap())
+                .unwrap()
+        })
+    })
+    .unwrap()
+}
+
 fn calicoctl(ns: &Netns, args: &[&str], stdin: &str) -> (bool, String) {
     let mut child = ns
         .command(sibling("calicoctl").to_str().unwrap())
@@ -248,6 +279,22 @@ protocol bgp b { local 10.0.0.3 as 65003; neighbor 10.0.0.2 as 64512; connect re
         shown.contains("| 10.0.0.3     | global            | up    |"),
         "{shown}"
     );
+
+    // A pod address on node-a claims a block: node-a exports it (one aggregate), the ToR and
+    // node-b learn it, and node-b installs it (a no-encap pool) with node-a as next hop.
+    let block = assign_one(&f.members[0], "node-a");
+    wait_for(
+        "node-a's block at the ToR and in node-b's kernel",
+        UP,
+        || {
+            bird.birdc(&format!("show route {block}"))
+                .is_ok_and(|r| r.contains(&block.to_string()) && r.contains("10.0.0.1"))
+                && f.members[1]
+                    .exec_ok(&["ip", "route", "show", "proto", "bgp"])
+                    .is_ok_and(|r| r.contains(&format!("{block} via 10.0.0.1 dev eth0")))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\nnode-a:\n{}", a.log()));
 
     // Deleting the peer takes the ToR session down on both nodes.
     let (ok, out) = calicoctl(&f.members[0], &["delete", "bgppeer", "tor"], "");
