@@ -364,3 +364,42 @@ fn graceful_restart_with_bird_keeps_every_route_in_both_kernels() {
     );
     assert!(bird_polls > 0 && our_polls > 0);
 }
+
+#[test]
+fn graceful_restart_helper_keeps_a_restarting_birds_routes() {
+    if !require_peers("graceful_restart_helper_keeps_a_restarting_birds_routes") {
+        return;
+    }
+    let lab = Lab::new("grh");
+    let conf = bird_conf(65002, 65001, "", "");
+    let mut bird = Bird::start(&lab.peer, &conf).unwrap();
+    let speaker = lab.start_speaker(desired(65001, vec![peer("10.0.0.2", 65002)]));
+    assert_routes_both_ways(&lab, &bird);
+    let (stop, watch) = watch_route(&lab.ours, "10.99.200.0/24");
+    // BIRD crashes; we are its RFC 4724 helper and keep its route as stale.
+    bird.kill();
+    let mut state = speaker.state.clone();
+    wait_for("our session to notice", UP, || {
+        state
+            .borrow_and_update()
+            .peers
+            .iter()
+            .all(|p| p.state != bgp::fsm::State::Established)
+    })
+    .unwrap();
+    assert!(
+        lab.our_routes()
+            .iter()
+            .any(|r| r.starts_with("10.99.200.0/24 via 10.0.0.2")),
+        "the route must survive the peer's restart"
+    );
+    let bird = Bird::start(&lab.peer, &conf).unwrap();
+    wait_for("BIRD back", UP, || bird.established("ours")).unwrap();
+    assert_routes_both_ways(&lab, &bird);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (polls, missed) = watch.join().unwrap();
+    assert_eq!(
+        missed, 0,
+        "our kernel lost BIRD's route in {missed} of {polls} polls"
+    );
+}
