@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use testutil::netns::wait_for;
+use testutil::netns::{Fabric, Netns, wait_for};
 use testutil::routers::Bird;
 
 const UP: Duration = Duration::from_secs(30);
@@ -47,12 +47,21 @@ fn has(routes: &[String], prefix_via: &str) -> bool {
     routes.iter().any(|r| r.starts_with(prefix_via))
 }
 
+/// Us (10.0.0.1) and two BIRDs (10.0.0.2, 10.0.0.3) on one bridge.
+fn fabric(tag: &str) -> Fabric {
+    Fabric::new(tag, &["10.0.0.1/24", "10.0.0.2/24", "10.0.0.3/24"]).unwrap()
+}
+
+fn routes(ns: &Netns, proto: &str) -> Vec<String> {
+    Lab::routes(ns, proto)
+}
+
 #[test]
 fn we_reflect_between_two_bird_clients() {
     if !require_peers("we_reflect_between_two_bird_clients") {
         return;
     }
-    let f = Fabric::new("rr", 3);
+    let f = fabric("rr");
     let b2 = Bird::start(&f.members[1], &bird_conf(2, &[("10.0.0.1", false)])).unwrap();
     let b3 = Bird::start(&f.members[2], &bird_conf(3, &[("10.0.0.1", false)])).unwrap();
     let mut d = desired(65001, Vec::new());
@@ -69,19 +78,25 @@ fn we_reflect_between_two_bird_clients() {
     .unwrap();
     // Reflected with the originator's next hop, so traffic goes client to client.
     wait_for("10.99.2.0/24 via 10.0.0.2 at the other client", UP, || {
-        has(&f.routes(2, "bird"), "10.99.2.0/24 via 10.0.0.2")
+        has(&routes(&f.members[2], "bird"), "10.99.2.0/24 via 10.0.0.2")
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", b3.birdc("show route all").unwrap_or_default()));
     wait_for("10.99.3.0/24 via 10.0.0.3 at the other client", UP, || {
-        has(&f.routes(1, "bird"), "10.99.3.0/24 via 10.0.0.3")
+        has(&routes(&f.members[1], "bird"), "10.99.3.0/24 via 10.0.0.3")
     })
     .unwrap();
     let shown = b3.birdc("show route 10.99.2.0/24 all").unwrap();
     assert!(shown.contains("BGP.originator_id: 10.0.0.2"), "{shown}");
     assert!(shown.contains("BGP.cluster_list: 1.1.1.1"), "{shown}");
     // And our own kernel has both clients' routes.
-    assert!(has(&f.routes(0, "bgp"), "10.99.2.0/24 via 10.0.0.2"));
-    assert!(has(&f.routes(0, "bgp"), "10.99.3.0/24 via 10.0.0.3"));
+    assert!(has(
+        &routes(&f.members[0], "bgp"),
+        "10.99.2.0/24 via 10.0.0.2"
+    ));
+    assert!(has(
+        &routes(&f.members[0], "bgp"),
+        "10.99.3.0/24 via 10.0.0.3"
+    ));
 }
 
 #[test]
@@ -89,7 +104,7 @@ fn we_are_a_client_of_a_bird_reflector() {
     if !require_peers("we_are_a_client_of_a_bird_reflector") {
         return;
     }
-    let f = Fabric::new("rc", 3);
+    let f = fabric("rc");
     // BIRD 10.0.0.2 reflects for us and for BIRD 10.0.0.3.
     let rr = Bird::start(
         &f.members[1],
@@ -104,12 +119,12 @@ fn we_are_a_client_of_a_bird_reflector() {
     .unwrap();
     // Our block reaches the other client through the reflector, next hop still us.
     wait_for("10.244.1.0/26 via 10.0.0.1 at the other client", UP, || {
-        has(&f.routes(2, "bird"), "10.244.1.0/26 via 10.0.0.1")
+        has(&routes(&f.members[2], "bird"), "10.244.1.0/26 via 10.0.0.1")
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", other.birdc("show route all").unwrap_or_default()));
     // The other client's route reaches our kernel, next hop the other client.
     wait_for("10.99.3.0/24 via 10.0.0.3 in our kernel", UP, || {
-        has(&f.routes(0, "bgp"), "10.99.3.0/24 via 10.0.0.3")
+        has(&routes(&f.members[0], "bgp"), "10.99.3.0/24 via 10.0.0.3")
     })
     .unwrap();
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bgp::status::Status;
 use testutil::etcd::Etcd;
-use testutil::netns::{Netns, require_root, wait_for};
+use testutil::netns::{Fabric, Netns, require_root, wait_for};
 use testutil::routers::Bird;
 
 const UP: Duration = Duration::from_secs(40);
@@ -29,37 +29,6 @@ fn sibling(name: &str) -> PathBuf {
         p.display()
     );
     p
-}
-
-struct Fabric {
-    _bridge: Netns,
-    members: Vec<Netns>,
-}
-
-fn fabric(n: usize) -> Fabric {
-    let bridge = Netns::new("cfgbr").unwrap();
-    bridge
-        .exec_ok(&["ip", "link", "add", "br0", "type", "bridge"])
-        .unwrap();
-    bridge.exec_ok(&["ip", "link", "set", "br0", "up"]).unwrap();
-    let mut members = Vec::new();
-    for (i, addr) in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.10"]
-        .iter()
-        .take(n)
-        .enumerate()
-    {
-        let ns = Netns::new(&format!("cfg{i}")).unwrap();
-        let port = format!("p{i}");
-        Netns::veth(&ns, "eth0", &format!("{addr}/24"), &bridge, &port, "").unwrap();
-        bridge
-            .exec_ok(&["ip", "link", "set", &port, "master", "br0"])
-            .unwrap();
-        members.push(ns);
-    }
-    Fabric {
-        _bridge: bridge,
-        members,
-    }
 }
 
 /// A calico-node we started; stopped by its pid on drop.
@@ -204,7 +173,11 @@ fn sessions_follow_the_datastore_and_the_mesh_is_untouched() {
         eprintln!("SKIPPED: needs etcd and {}", testutil::routers::PACKAGES);
         return;
     }
-    let f = fabric(4);
+    let f = Fabric::new(
+        "cfg",
+        &["10.0.0.1/24", "10.0.0.2/24", "10.0.0.3/24", "10.0.0.10/24"],
+    )
+    .unwrap();
     let _etcd = Etcd::start_in(&f.members[3], "10.0.0.10".parse().unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (ok, out) = calicoctl(

@@ -193,6 +193,34 @@ impl Drop for Netns {
     }
 }
 
+/// Namespaces on one Ethernet segment: a bridge in a namespace of its own, and one member
+/// namespace per address, each with `eth0` on the bridge carrying that address (CIDR form).
+#[derive(Debug)]
+pub struct Fabric {
+    pub members: Vec<Netns>,
+    _bridge: Netns,
+}
+
+impl Fabric {
+    pub fn new(tag: &str, addresses: &[&str]) -> io::Result<Fabric> {
+        let bridge = Netns::new(&format!("{tag}br"))?;
+        bridge.exec_ok(&["ip", "link", "add", "br0", "type", "bridge"])?;
+        bridge.exec_ok(&["ip", "link", "set", "br0", "up"])?;
+        let mut members = Vec::new();
+        for (i, addr) in addresses.iter().enumerate() {
+            let ns = Netns::new(&format!("{tag}{i}"))?;
+            let port = format!("p{i}");
+            Netns::veth(&ns, "eth0", addr, &bridge, &port, "")?;
+            bridge.exec_ok(&["ip", "link", "set", &port, "master", "br0"])?;
+            members.push(ns);
+        }
+        Ok(Fabric {
+            members,
+            _bridge: bridge,
+        })
+    }
+}
+
 /// Polls `cond` every 50 ms until it holds or `timeout` passes; `Err` names what was awaited.
 pub fn wait_for(
     what: &str,
