@@ -661,7 +661,9 @@ impl Rib {
 
     /// Whether `path` (best for `prefix`) goes to peer `to`, and with which attributes.
     fn export(&self, prefix: &IpNetwork, path: &Path, to_id: u32, to: &Peer) -> Option<RouteAttrs> {
-        if !to.up || path.peer == to_id {
+        // A session carries the family of its addresses, as Calico's BIRD (IPv4) and BIRD6
+        // sessions do.
+        if !to.up || path.peer == to_id || prefix.is_ipv4() != to.settings.address.is_ipv4() {
             return None;
         }
         let attrs = &path.attrs.attrs;

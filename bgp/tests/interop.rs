@@ -403,3 +403,49 @@ fn graceful_restart_helper_keeps_a_restarting_birds_routes() {
         "our kernel lost BIRD's route in {missed} of {polls} polls"
     );
 }
+
+#[test]
+fn bird_ipv6_session_carries_ipv6_routes_both_ways() {
+    if !require_peers("bird_ipv6_session_carries_ipv6_routes_both_ways") {
+        return;
+    }
+    let lab = Lab::new("v6");
+    for (ns, addr) in [(&lab.ours, "fd00:1::1/64"), (&lab.peer, "fd00:1::2/64")] {
+        ns.exec_ok(&["ip", "addr", "add", addr, "dev", "eth0", "nodad"])
+            .unwrap();
+    }
+    let bird = Bird::start(
+        &lab.peer,
+        r#"log stderr all;
+router id 10.0.0.2;
+protocol device { scan time 10; }
+protocol kernel { ipv6 { import none; export where source = RTS_BGP; }; }
+protocol static { ipv6; route fd00:99::/48 blackhole; }
+protocol bgp ours {
+  local fd00:1::2 as 65002;
+  neighbor fd00:1::1 as 65001;
+  connect retry time 1; connect delay time 1; error wait time 1, 5;
+  ipv6 { import all; export where source ~ [RTS_STATIC, RTS_BGP]; };
+}
+"#,
+    )
+    .unwrap();
+    let mut d = desired(65001, vec![peer("fd00:1::2", 65002)]);
+    d.local_routes
+        .insert("fd00:244::/64".parse().unwrap(), Default::default());
+    let _speaker = lab.start_speaker(d);
+    wait_for("BIRD Established over IPv6", UP, || bird.established("ours"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", bird.log()));
+    let v6 = |ns: &testutil::netns::Netns, proto: &str| {
+        ns.exec_ok(&["ip", "-6", "route", "show", "proto", proto])
+            .unwrap_or_default()
+    };
+    wait_for("fd00:244::/64 via fd00:1::1 in BIRD's kernel", UP, || {
+        v6(&lab.peer, "bird").contains("fd00:244::/64 via fd00:1::1 dev eth0")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", bird.birdc("show route all").unwrap_or_default()));
+    wait_for("fd00:99::/48 via fd00:1::2 in our kernel", UP, || {
+        v6(&lab.ours, "bgp").contains("fd00:99::/48 via fd00:1::2 dev eth0")
+    })
+    .unwrap();
+}

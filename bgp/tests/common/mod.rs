@@ -104,6 +104,13 @@ pub struct TestSpeaker {
 
 impl TestSpeaker {
     pub fn start(ns: &Netns, desired: Desired) -> TestSpeaker {
+        // RUST_LOG=debug shows the speaker's log in a failing test's output.
+        if let Ok(filter) = std::env::var("RUST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let rt = ns.runtime(2).unwrap();
         // Spawned, not block_on'd: the work must run on the runtime's threads, which are in
         // the namespace.
