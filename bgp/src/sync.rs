@@ -327,3 +327,103 @@ impl Calculator {
         Ok(Some(desired))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resource(v: serde_json::Value) -> AnyResource {
+        AnyResource::from_value(v).unwrap()
+    }
+
+    fn put(view: &mut View, v: serde_json::Value) {
+        view.apply(SyncerEvent::Put {
+            resource: resource(v),
+            revision: datastore::Revision(1),
+        });
+    }
+
+    fn view() -> View {
+        let mut v = View::default();
+        for (name, ip) in [("a", "10.0.0.1/24"), ("b", "10.0.0.2/24")] {
+            put(
+                &mut v,
+                serde_json::json!({"apiVersion": "projectcalico.org/v3", "kind": "Node",
+                    "metadata": {"name": name}, "spec": {"bgp": {"ipv4Address": ip}}}),
+            );
+        }
+        put(
+            &mut v,
+            serde_json::json!({"apiVersion": "projectcalico.org/v3", "kind": "BGPPeer",
+                "metadata": {"name": "tor"},
+                "spec": {"peerIP": "10.0.0.9", "asNumber": 65009,
+                    "password": {"secretKeyRef": {"name": "bgp", "key": "tor"}}}}),
+        );
+        v
+    }
+
+    #[test]
+    fn passwords_come_from_the_secret_files_and_unchanged_inputs_give_nothing_new() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("bgp")).unwrap();
+        std::fs::write(dir.path().join("bgp/tor"), "s3cret\n").unwrap();
+        let files = PasswordFiles {
+            dir: dir.path().to_path_buf(),
+        };
+        let v = view();
+        let mut calc = Calculator::default();
+        let d = calc
+            .desired(&v, "a", &files)
+            .unwrap()
+            .expect("a first state");
+        let names: Vec<&str> = d.node.peers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["Mesh_10_0_0_2", "Global_10_0_0_9"]);
+        assert_eq!(
+            d.passwords.get("Global_10_0_0_9").map(String::as_str),
+            Some("s3cret")
+        );
+        assert!(
+            calc.desired(&v, "a", &files).unwrap().is_none(),
+            "nothing changed"
+        );
+
+        // A pool change gives a new state; the peers' policy objects are new only because
+        // their inputs (the pools) changed.
+        let mut v2 = v.clone();
+        put(
+            &mut v2,
+            serde_json::json!({"apiVersion": "projectcalico.org/v3", "kind": "IPPool",
+                "metadata": {"name": "p"}, "spec": {"cidr": "10.244.0.0/16"}}),
+        );
+        let d2 = calc.desired(&v2, "a", &files).unwrap().expect("changed");
+        assert!(!Arc::ptr_eq(
+            &d.policies["Global_10_0_0_9"],
+            &d2.policies["Global_10_0_0_9"]
+        ));
+        // A BGPPeer change elsewhere keeps the unchanged peers' policy objects.
+        let mut v3 = v2.clone();
+        put(
+            &mut v3,
+            serde_json::json!({"apiVersion": "projectcalico.org/v3", "kind": "BGPPeer",
+                "metadata": {"name": "other"}, "spec": {"peerIP": "10.0.0.8", "asNumber": 65008}}),
+        );
+        let d3 = calc.desired(&v3, "a", &files).unwrap().expect("changed");
+        assert!(Arc::ptr_eq(
+            &d2.policies["Global_10_0_0_9"],
+            &d3.policies["Global_10_0_0_9"]
+        ));
+        assert!(d3.policies.contains_key("Global_10_0_0_8"));
+    }
+
+    #[test]
+    fn a_missing_secret_file_means_no_password() {
+        let files = PasswordFiles {
+            dir: PathBuf::from("/nonexistent"),
+        };
+        let d = Calculator::default()
+            .desired(&view(), "a", &files)
+            .unwrap()
+            .unwrap();
+        assert!(d.passwords.is_empty());
+    }
+}

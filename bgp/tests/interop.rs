@@ -434,8 +434,10 @@ protocol bgp ours {
     d.local_routes
         .insert("fd00:244::/64".parse().unwrap(), Default::default());
     let _speaker = lab.start_speaker(d);
-    wait_for("BIRD Established over IPv6", UP, || bird.established("ours"))
-        .unwrap_or_else(|e| panic!("{e}\n{}", bird.log()));
+    wait_for("BIRD Established over IPv6", UP, || {
+        bird.established("ours")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", bird.log()));
     let v6 = |ns: &testutil::netns::Netns, proto: &str| {
         ns.exec_ok(&["ip", "-6", "route", "show", "proto", proto])
             .unwrap_or_default()
