@@ -195,8 +195,9 @@ impl Speaker {
         self.state.clone()
     }
 
-    /// Stops every session with Cease and ends the task. Kernel routes stay, so forwarding
-    /// continues while we restart (RFC 4724); the next run sweeps what is no longer wanted.
+    /// Ends the speaker for a restart: sessions close without NOTIFICATION, so graceful-restart
+    /// peers keep our routes as stale, and our kernel routes stay; the next run takes them over
+    /// and sweeps what is no longer wanted (RFC 4724).
     pub async fn shutdown(self) {
         let _ = self.commands.send(Command::Shutdown).await;
         let _ = self.task.await;
@@ -266,6 +267,7 @@ struct PeerEntry {
     password: Option<String>,
     policy: Arc<dyn Policy>,
     commands: mpsc::UnboundedSender<PeerCommand>,
+    task: tokio::task::AbortHandle,
     session: Option<SessionInfo>,
     state: PeerState,
 }
@@ -335,20 +337,11 @@ impl Core {
             }
             self.flush_fib().await;
         }
+        // A restart, not a goodbye: the sessions end without NOTIFICATION, so every peer that
+        // negotiated graceful restart keeps our routes while we are away (RFC 4724 §4.2), and
+        // our kernel routes stay for the next run to take over.
         for entry in self.peers.values() {
-            let _ = entry.commands.send(PeerCommand::Stop);
-        }
-        // Let the peer tasks send their Cease before the runtime may go away.
-        let deadline = Instant::now() + Duration::from_secs(1);
-        let mut left: HashSet<PeerId> = self.peers.keys().copied().collect();
-        while !left.is_empty() {
-            match tokio::time::timeout_at(deadline, events.recv()).await {
-                Ok(Some((id, PeerEvent::Stopped))) => {
-                    left.remove(&id);
-                }
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => break,
-            }
+            entry.task.abort();
         }
     }
 
@@ -535,7 +528,7 @@ impl Core {
         {
             tracing::error!(peer = %cfg.name, error = %e, "cannot set the TCP MD5 key");
         }
-        let (commands, _task) = peer::spawn(spec.clone(), self.events_tx.clone());
+        let (commands, task) = peer::spawn(spec.clone(), self.events_tx.clone());
         tracing::info!(peer = %cfg.name, address = %cfg.ip, "session configured");
         self.peers.insert(
             id,
@@ -555,6 +548,7 @@ impl Core {
                 password,
                 policy,
                 commands,
+                task: task.abort_handle(),
                 session: None,
             },
         );

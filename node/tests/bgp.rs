@@ -64,6 +64,13 @@ impl CalicoNode {
         CalicoNode { child, socket, log }
     }
 
+    /// SIGTERM, as a DaemonSet rollout sends it; waits for the exit.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        // SAFETY: signalling the child we spawned and have not reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        self.child.wait().unwrap()
+    }
+
     fn status(&self) -> Status {
         bgp::status::query(&self.socket, Duration::from_secs(2)).unwrap_or_default()
     }
@@ -290,4 +297,30 @@ protocol bgp b { local 10.0.0.3 as 65003; neighbor 10.0.0.2 as 64512; connect re
         (mesh.bgp_state.as_str(), mesh.since),
         ("Established", mesh_since)
     );
+
+    // A restart of node-a (SIGTERM, then a new process): node-b keeps node-a's block as stale
+    // (graceful restart) and still has it once node-a is back.
+    let route = format!("{block} via 10.0.0.1 dev eth0");
+    let on_b = || {
+        f.members[1]
+            .exec_ok(&["ip", "route", "show", "proto", "bgp"])
+            .is_ok_and(|r| r.contains(&route))
+    };
+    let log_a = a.log();
+    let status = a.terminate();
+    assert!(
+        status.success(),
+        "calico-node exits cleanly on SIGTERM: {status}\n{log_a}"
+    );
+    wait_for("node-b to see the mesh session drop", UP, || {
+        !b.established("Mesh_10_0_0_1")
+    })
+    .unwrap();
+    assert!(on_b(), "node-b dropped node-a's block during the restart");
+    let a = CalicoNode::start(&f.members[0], "node-a", "10.0.0.1/24", dir.path());
+    wait_for("the mesh back", UP, || {
+        a.established("Mesh_10_0_0_2") && b.established("Mesh_10_0_0_1")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", a.log()));
+    assert!(on_b(), "node-a's block after the restart");
 }
