@@ -1,16 +1,16 @@
-//! Our speaker against real BGP implementations, each in its own network namespace: BIRD 2,
-//! FRR and GoBGP, eBGP and iBGP, 2- and 4-octet AS numbers, routes both ways into each side's
-//! kernel FIB, route refresh, TCP MD5 and GTSM. Our speaker runs in-process on a tokio runtime
-//! whose threads live in our namespace; the peers are the Debian daemons.
+//! Our speaker against BIRD 2 in its own network namespace: eBGP and iBGP, 2- and 4-octet AS
+//! numbers, routes both ways into each side's kernel FIB, route refresh, TCP MD5, GTSM, IPv6,
+//! and graceful restart both ways (FRR and GoBGP: `frr.rs`, `gobgp.rs`). Our speaker runs
+//! in-process on a tokio runtime whose threads live in our namespace; the peers are the Debian
+//! daemons.
 
 mod common;
 
 use std::time::Duration;
 
-use bgp::config::NextHop;
 use common::*;
 use testutil::netns::wait_for;
-use testutil::routers::{Bird, Frr, GoBgp};
+use testutil::routers::Bird;
 
 const UP: Duration = Duration::from_secs(30);
 
@@ -181,103 +181,6 @@ fn bird_gtsm_directly_connected() {
     })
     .unwrap();
     assert_routes_both_ways(&lab, &bird);
-}
-
-#[test]
-fn frr_ebgp_four_octet_routes_both_ways() {
-    if !require_peers("frr_ebgp_four_octet_routes_both_ways") {
-        return;
-    }
-    let lab = Lab::new("frr");
-    let frr = Frr::start(
-        &lab.peer,
-        "hostname frr-test\nrouter bgp 4200000002\n bgp router-id 10.0.0.2\n no bgp ebgp-requires-policy\n no bgp network import-check\n neighbor 10.0.0.1 remote-as 65001\n neighbor 10.0.0.1 timers connect 1\n address-family ipv4 unicast\n  network 10.99.200.0/24\n exit-address-family\nip route 10.99.200.0/24 blackhole\n",
-    )
-    .unwrap();
-    let _speaker = lab.start_speaker(desired(65001, vec![peer("10.0.0.2", 4_200_000_002)]));
-    wait_for("FRR Established", UP, || frr.established("10.0.0.1"))
-        .unwrap_or_else(|e| panic!("{e}\n{}", frr.log()));
-    wait_for("10.244.1.0/26 in FRR's kernel", UP, || {
-        lab.peer_routes("bgp").iter().any(|r| {
-            r.starts_with("10.244.1.0/26 nhid") || r.starts_with("10.244.1.0/26 via 10.0.0.1")
-        })
-    })
-    .unwrap();
-    wait_for("10.99.200.0/24 via 10.0.0.2 in our kernel", UP, || {
-        lab.our_routes()
-            .iter()
-            .any(|r| r == "10.99.200.0/24 via 10.0.0.2 dev eth0")
-    })
-    .unwrap();
-    // Route refresh from FRR's side.
-    frr.vtysh("clear bgp ipv4 unicast 10.0.0.1 soft in")
-        .unwrap();
-    assert!(frr.established("10.0.0.1"));
-}
-
-#[test]
-fn gobgp_ebgp_routes_both_ways_with_communities() {
-    if !require_peers("gobgp_ebgp_routes_both_ways_with_communities") {
-        return;
-    }
-    let lab = Lab::new("gobgp");
-    let gobgp = GoBgp::start(
-        &lab.peer,
-        r#"[global.config]
-  as = 65002
-  router-id = "10.0.0.2"
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "10.0.0.1"
-    peer-as = 65001
-  [neighbors.timers.config]
-    connect-retry = 1
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-"#,
-    )
-    .unwrap();
-    let mut d = desired(65001, vec![peer("10.0.0.2", 65002)]);
-    d.local_routes.insert(
-        "10.244.1.0/26".parse().unwrap(),
-        bgp::route::LocalRoute {
-            communities: vec![bgp::wire::Community(65001 << 16 | 100)],
-            large_communities: Vec::new(),
-        },
-    );
-    let _speaker = lab.start_speaker(d);
-    wait_for("GoBGP Established", UP, || gobgp.established("10.0.0.1"))
-        .unwrap_or_else(|e| panic!("{e}\n{}", gobgp.log()));
-    gobgp
-        .cli(&[
-            "global",
-            "rib",
-            "add",
-            "-a",
-            "ipv4",
-            "10.99.200.0/24",
-            "nexthop",
-            "10.0.0.2",
-        ])
-        .unwrap();
-    wait_for("10.99.200.0/24 via 10.0.0.2 in our kernel", UP, || {
-        lab.our_routes()
-            .iter()
-            .any(|r| r == "10.99.200.0/24 via 10.0.0.2 dev eth0")
-    })
-    .unwrap();
-    wait_for(
-        "10.244.1.0/26 with community 65001:100 in GoBGP",
-        UP,
-        || {
-            gobgp
-                .cli(&["global", "rib", "-a", "ipv4", "10.244.1.0/26"])
-                .is_ok_and(|r| r.contains("65001:100") && r.contains("10.0.0.1"))
-        },
-    )
-    .unwrap();
-    let _ = NextHop::Auto;
 }
 
 /// Polls `route` in `ns`'s kernel until told to stop; returns how many polls missed it.
