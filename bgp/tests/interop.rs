@@ -354,3 +354,55 @@ protocol bgp ours {
     })
     .unwrap();
 }
+
+#[test]
+fn bird_reaches_us_on_our_listen_port_and_sees_our_source_address() {
+    if !require_peers("bird_reaches_us_on_our_listen_port_and_sees_our_source_address") {
+        return;
+    }
+    // listenPort: we wait (passive) on 1179 and BIRD dials it.
+    let lab = Lab::new("port");
+    let bird = Bird::start(
+        &lab.peer,
+        &bird_conf(65002, 65001, "", "").replace(
+            "neighbor 10.0.0.1 as 65001;",
+            "neighbor 10.0.0.1 port 1179 as 65001;",
+        ),
+    )
+    .unwrap();
+    let mut d = desired(65001, vec![peer("10.0.0.2", 65002)]);
+    d.node.listen_port = 1179;
+    d.node.peers[0].passive = true;
+    let speaker = lab.start_speaker(d);
+    wait_for("BIRD Established on port 1179", UP, || {
+        bird.established("ours")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", bird.log()));
+    assert_routes_both_ways(&lab, &bird);
+    drop(speaker);
+
+    // sourceAddress: BIRD knows us only as 10.0.0.11, a second address of ours.
+    let lab = Lab::new("src");
+    lab.ours
+        .exec_ok(&["ip", "addr", "add", "10.0.0.11/24", "dev", "eth0"])
+        .unwrap();
+    let bird = Bird::start(
+        &lab.peer,
+        &bird_conf(65002, 65001, "", "").replace("neighbor 10.0.0.1 as", "neighbor 10.0.0.11 as"),
+    )
+    .unwrap();
+    let mut d = desired(65001, vec![peer("10.0.0.2", 65002)]);
+    d.node.peers[0].source_address = Some("10.0.0.11".parse().unwrap());
+    let _speaker = lab.start_speaker(d);
+    wait_for("BIRD Established with our source address", UP, || {
+        bird.established("ours")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", bird.log()));
+    // Next hop self is the session's own address.
+    wait_for("10.244.1.0/26 via 10.0.0.11 in BIRD's kernel", UP, || {
+        lab.peer_routes("bird")
+            .iter()
+            .any(|r| r.starts_with("10.244.1.0/26 via 10.0.0.11"))
+    })
+    .unwrap();
+}

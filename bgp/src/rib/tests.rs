@@ -48,6 +48,10 @@ fn ibgp(addr: &'static str) -> P {
 }
 
 fn up(rib: &mut Rib, id: u32, p: P) -> Changes {
+    up_with(rib, id, p, NextHop::Auto)
+}
+
+fn up_with(rib: &mut Rib, id: u32, p: P, next_hop: NextHop) -> Changes {
     let addr: IpAddr = p.addr.parse().unwrap();
     let IpAddr::V4(router_id) = addr else {
         panic!("v4 peers only here")
@@ -62,7 +66,7 @@ fn up(rib: &mut Rib, id: u32, p: P) -> Changes {
             local_as: Asn(65001),
             internal: p.asn == 65001,
             rr_client: p.rr_client,
-            next_hop: NextHop::Auto,
+            next_hop,
             num_allowed_local_as: 0,
             four_octet_as: true,
             policy: p.policy,
@@ -638,4 +642,35 @@ fn equal_attributes_are_shared_and_released_with_their_routes() {
     assert_eq!(r.route_count(), 2);
     drop((a, b));
     assert_eq!(r.attribute_sets(), 1);
+}
+
+#[test]
+fn next_hop_mode_keep_and_self() {
+    // (peer kind, nextHopMode, next hop the peer gets for a route learned from 10.0.0.2)
+    let cases = [
+        ("eBGP", NextHop::Auto, ME),
+        ("eBGP", NextHop::Keep, "10.0.0.2".parse().unwrap()),
+        ("reflected iBGP", NextHop::Auto, "10.0.0.2".parse().unwrap()),
+        ("reflected iBGP", NextHop::OwnAddress, ME),
+    ];
+    for (kind, mode, expected) in cases {
+        let mut r = rib();
+        let client = |addr| P {
+            rr_client: true,
+            ..ibgp(addr)
+        };
+        up(&mut r, 1, client("10.0.0.2"));
+        if kind == "eBGP" {
+            up_with(&mut r, 2, ebgp("10.0.0.3", 65100), mode);
+        } else {
+            up_with(&mut r, 2, client("10.0.0.3"), mode);
+        }
+        let c = r.update(
+            PeerId(1),
+            announce(attrs("10.0.0.2", &[]), &["10.110.0.0/24"]),
+        );
+        let out = sent(&c, 2);
+        assert_eq!(out.len(), 1, "{kind} {mode:?}");
+        assert_eq!(out[0].1.next_hop, Some(expected), "{kind} {mode:?}");
+    }
 }
