@@ -193,6 +193,24 @@ impl Rib {
         &self.local
     }
 
+    /// Every prefix whose best path was learned from a peer, with its ECMP next hops: what the
+    /// kernel should hold, before the install filter.
+    pub fn learned_routes(&self) -> Vec<FibChange> {
+        let v4 = self.v4.iter().map(|(k, p)| (Key::V4(*k), p));
+        let v6 = self.v6.iter().map(|(k, p)| (Key::V6(k.0, k.1), p));
+        v4.chain(v6)
+            .filter_map(|(key, paths)| {
+                let sel = self.select(paths);
+                let best = sel.best.as_ref().filter(|b| b.peer != LOCAL)?;
+                Some(FibChange {
+                    prefix: key.prefix(),
+                    source: Some(self.source_of(best)),
+                    next_hops: sel.next_hops,
+                })
+            })
+            .collect()
+    }
+
     /// Prefixes with at least one path.
     pub fn route_count(&self) -> usize {
         self.v4.len() + self.v6.len()

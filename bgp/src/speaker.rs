@@ -50,7 +50,8 @@ const FIB_BATCH: usize = 50_000;
 /// Events queued from peer tasks (each UPDATE is one; a full one carries ~1,000 prefixes).
 const EVENT_QUEUE: usize = 128;
 
-/// Which learned prefixes go into the kernel.
+/// Which learned prefixes go into the kernel. The speaker re-evaluates the kernel routes when
+/// it is handed a different one (compared by pointer: hand the same `Arc` while it holds).
 pub type InstallFilter = Arc<dyn Fn(&IpNetwork) -> bool + Send + Sync>;
 
 /// What the speaker should be doing.
@@ -406,7 +407,9 @@ impl Core {
             }
             self.rib = Some(Rib::new(local));
         }
-        self.install = desired.install.clone();
+        if !Arc::ptr_eq(&self.install, &desired.install) {
+            self.reinstall(&desired.install);
+        }
         self.listen(self.options.listen_port.unwrap_or(node.listen_port));
         // Local routes first: a peer that comes up must get them before our End-of-RIB.
         if let Some(rib) = &mut self.rib {
@@ -469,6 +472,23 @@ impl Core {
             self.add_peer(cfg, &desired, policy);
         }
         self.publish();
+    }
+
+    /// A new install filter (a pool's encapsulation changed): learned routes it now admits go
+    /// into the kernel, those it now refuses come out.
+    fn reinstall(&mut self, install: &InstallFilter) {
+        if let Some(rib) = &self.rib {
+            for r in rib.learned_routes() {
+                let (was, is) = ((self.install)(&r.prefix), install(&r.prefix));
+                if was != is {
+                    self.pending_fib.push(FibRoute {
+                        prefix: r.prefix,
+                        next_hops: if is { r.next_hops } else { Vec::new() },
+                    });
+                }
+            }
+        }
+        self.install = install.clone();
     }
 
     fn spec(&self, cfg: &PeerConfig, desired: &Desired, id: PeerId) -> PeerSpec {

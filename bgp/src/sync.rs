@@ -28,7 +28,7 @@ use ipnetwork::IpNetwork;
 use crate::config::{self, NodeBgpConfig};
 use crate::policy::{self, Install, PeerPolicy};
 use crate::route::{LocalRoute, Policy};
-use crate::speaker::{Desired, Speaker};
+use crate::speaker::{Desired, InstallFilter, Speaker};
 
 /// Where Secret keys are read from in etcd mode (see the module documentation).
 pub const DEFAULT_PASSWORD_DIR: &str = "/etc/calico/bgp-secrets";
@@ -229,6 +229,7 @@ pub async fn run(
 pub struct Calculator {
     policies: HashMap<String, Arc<PeerPolicy>>,
     default_policy: Option<Arc<PeerPolicy>>,
+    install: Option<(Install, InstallFilter)>,
     last: Option<Snapshot>,
 }
 
@@ -310,7 +311,15 @@ impl Calculator {
             _ => Arc::new(snapshot.default_policy.clone()),
         };
         self.default_policy = Some(default_policy.clone());
-        let install = snapshot.install.clone();
+        let install = match &self.install {
+            Some((old, filter)) if *old == snapshot.install => filter.clone(),
+            _ => {
+                let i = snapshot.install.clone();
+                let filter: InstallFilter = Arc::new(move |p: &IpNetwork| i.installs(p));
+                self.install = Some((snapshot.install.clone(), filter.clone()));
+                filter
+            }
+        };
         let desired = Desired {
             node: snapshot.node.clone(),
             passwords: snapshot.passwords.clone(),
@@ -321,7 +330,7 @@ impl Calculator {
                 .collect(),
             default_policy,
             local_routes: snapshot.local_routes.clone(),
-            install: Arc::new(move |p: &IpNetwork| install.installs(p)),
+            install,
         };
         self.last = Some(snapshot);
         Ok(Some(desired))

@@ -406,3 +406,43 @@ fn bird_reaches_us_on_our_listen_port_and_sees_our_source_address() {
     })
     .unwrap();
 }
+
+#[test]
+fn a_changed_install_filter_moves_learned_routes_in_and_out_of_the_kernel() {
+    if !require_peers("a_changed_install_filter_moves_learned_routes_in_and_out_of_the_kernel") {
+        return;
+    }
+    let lab = Lab::new("inst");
+    let bird = Bird::start(&lab.peer, &bird_conf(65002, 65001, "", "")).unwrap();
+    // As if 10.99.200.0/24 lay in an IPIP pool: felix's, not ours to install.
+    let felix_owns: bgp::speaker::InstallFilter =
+        std::sync::Arc::new(|p: &ipnetwork::IpNetwork| p.to_string() != "10.99.200.0/24");
+    let mut d = desired(65001, vec![peer("10.0.0.2", 65002)]);
+    d.install = felix_owns.clone();
+    let speaker = lab.start_speaker(d);
+    wait_for("BIRD Established", UP, || bird.established("ours")).unwrap();
+    let mut state = speaker.state.clone();
+    wait_for("BIRD's route in our RIB", UP, || {
+        state
+            .borrow_and_update()
+            .peers
+            .iter()
+            .any(|p| p.routes_received == 1)
+    })
+    .unwrap();
+    let ours = |lab: &Lab| {
+        lab.our_routes()
+            .iter()
+            .any(|r| r.starts_with("10.99.200.0/24"))
+    };
+    assert!(!ours(&lab), "not installed while the pool is encapsulated");
+    // The pool becomes no-encap: the route goes in, without waiting for it to change.
+    speaker.apply(desired(65001, vec![peer("10.0.0.2", 65002)]));
+    wait_for("10.99.200.0/24 installed", UP, || ours(&lab)).unwrap();
+    // And back.
+    let mut d = desired(65001, vec![peer("10.0.0.2", 65002)]);
+    d.install = felix_owns;
+    speaker.apply(d);
+    wait_for("10.99.200.0/24 removed", UP, || !ours(&lab)).unwrap();
+    assert!(bird.established("ours"), "no session was reset");
+}
