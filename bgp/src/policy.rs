@@ -8,7 +8,9 @@
 //!   BGPConfiguration's `serviceClusterIPs`, `serviceExternalIPs` and `serviceLoadBalancerIPs`.
 //!   Nothing inside a disabled pool or one with `disableBGPExport`. `prefixAdvertisements` add
 //!   their communities to every route inside their CIDR (`apply_communities`).
-//! - [`PeerPolicy`]: `calico_export_to_bgp_peers`: the peer's `BGPFilter` rules first, then
+//! - [`PeerPolicy`]: `calico_export_to_bgp_peers`: the peer's `BGPFilter` rules first (`cidr`
+//!   with `matchOperator`, `prefixLength`, `source`, `peerType`, `communities`,
+//!   `asPathPrefix`; `operations` are not applied), then
 //!   accept what lies in an exportable pool or a service range, reject the rest (so a default
 //!   route learned from a ToR is not passed on). Import: the filters' import rules, then accept.
 //! - [`Install`]: `calico_kernel_programming`: learned routes go into the kernel unless they
@@ -19,14 +21,14 @@
 use std::collections::BTreeMap;
 
 use api::bgp_configuration::{BGPConfiguration, BGPConfigurationSpec, GLOBAL_NAME};
-use api::bgp_filter::{Action, BGPFilter, BGPFilterRule, MatchOperator, MatchSource};
+use api::bgp_filter::{Action, BGPFilter, BGPFilterRule, MatchOperator, MatchSource, PeerType};
 use api::ippool::IPPool;
 use ipam::affinity::BlockAffinity;
 use ipam::block::AllocationBlock;
 use ipnetwork::IpNetwork;
 
 use crate::route::{LocalRoute, Policy, RouteSource};
-use crate::wire::{Community, LargeCommunity, PathAttributes};
+use crate::wire::{Community, LargeCommunity, PathAttributes, SegmentType};
 
 /// A pool as routing sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -214,96 +216,153 @@ pub fn local_routes(inputs: &ExportInputs<'_>) -> BTreeMap<IpNetwork, LocalRoute
         .collect()
 }
 
+/// One BGPFilter rule with the family it was written for (`exportV4`, `importV6`, ...).
+#[derive(Clone, Debug, PartialEq)]
+struct Rule {
+    v4: bool,
+    rule: BGPFilterRule,
+}
+
 /// One peer's import and export policy. Equal inputs give equal policies, so the caller can
 /// keep the old one (and the session's state) when nothing changed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PeerPolicy {
     pools: Vec<PoolRoute>,
     services: Vec<IpNetwork>,
+    /// An iBGP session, for rules' `peerType` (Calico's `is_same_as`).
+    internal: bool,
     /// The rules of the peer's filters, in order.
-    export_rules: Vec<BGPFilterRule>,
-    import_rules: Vec<BGPFilterRule>,
+    export_rules: Vec<Rule>,
+    import_rules: Vec<Rule>,
 }
 
 impl PeerPolicy {
-    /// `filters` are the BGPFilters the peer names, in the order it names them.
+    /// `filters` are the BGPFilters the peer names, in the order it names them; `internal`
+    /// says whether the session is iBGP.
     pub fn new(
         pools: &[IPPool],
         bgp_configurations: &[BGPConfiguration],
         filters: &[&BGPFilter],
+        internal: bool,
     ) -> PeerPolicy {
         let mut export_rules = Vec::new();
         let mut import_rules = Vec::new();
+        let tag = |v4: bool, rules: &Option<Vec<BGPFilterRule>>| -> Vec<Rule> {
+            rules
+                .iter()
+                .flatten()
+                .map(|r| Rule {
+                    v4,
+                    rule: r.clone(),
+                })
+                .collect()
+        };
         for f in filters {
             let s = &f.spec;
-            export_rules.extend(s.export_v4.iter().flatten().cloned());
-            export_rules.extend(s.export_v6.iter().flatten().cloned());
-            import_rules.extend(s.import_v4.iter().flatten().cloned());
-            import_rules.extend(s.import_v6.iter().flatten().cloned());
+            export_rules.extend(tag(true, &s.export_v4));
+            export_rules.extend(tag(false, &s.export_v6));
+            import_rules.extend(tag(true, &s.import_v4));
+            import_rules.extend(tag(false, &s.import_v6));
         }
         PeerPolicy {
             pools: pool_routes(pools),
             services: service_ranges(global_config(bgp_configurations)),
+            internal,
             export_rules,
             import_rules,
         }
     }
-}
 
-/// The first rule matching decides; `None` when none matches. A rule applies to its own
-/// family only (a V4 rule's CIDR never matches an IPv6 prefix).
-fn decide(rules: &[BGPFilterRule], prefix: &IpNetwork, learned: bool) -> Option<bool> {
-    for rule in rules {
-        if rule_matches(rule, prefix, learned) {
-            return Some(rule.action == Action::Accept);
-        }
+    /// The first rule matching decides; `None` when none matches.
+    fn decide(
+        &self,
+        rules: &[Rule],
+        prefix: &IpNetwork,
+        learned: bool,
+        attrs: &PathAttributes,
+    ) -> Option<bool> {
+        rules
+            .iter()
+            .find(|r| self.matches(r, prefix, learned, attrs))
+            .map(|r| r.rule.action == Action::Accept)
     }
-    None
-}
 
-fn rule_matches(rule: &BGPFilterRule, prefix: &IpNetwork, learned: bool) -> bool {
-    if let Some(cidr) = rule.cidr.as_deref() {
-        let Ok(cidr) = cidr.parse::<IpNetwork>() else {
-            return false;
-        };
-        if cidr.is_ipv4() != prefix.is_ipv4() {
-            return false;
-        }
-        let m = match rule.match_operator.unwrap_or(MatchOperator::In) {
-            MatchOperator::Equal => cidr == *prefix,
-            MatchOperator::NotEqual => cidr != *prefix,
-            MatchOperator::In => within(&cidr, prefix),
-            MatchOperator::NotIn => !within(&cidr, prefix),
-        };
-        if !m {
+    /// Every condition a rule sets must hold (Calico AND-s them in BIRD's filter).
+    fn matches(&self, r: &Rule, prefix: &IpNetwork, learned: bool, attrs: &PathAttributes) -> bool {
+        let rule = &r.rule;
+        // A V4 rule never applies to an IPv6 route, nor a V6 rule to an IPv4 one.
+        if r.v4 != prefix.is_ipv4() {
             return false;
         }
-    }
-    if let Some(len) = rule.prefix_length {
-        let l = i32::from(prefix.prefix());
-        if len.min.is_some_and(|m| l < m) || len.max.is_some_and(|m| l > m) {
+        if let Some(cidr) = rule.cidr.as_deref() {
+            let Ok(cidr) = cidr.parse::<IpNetwork>() else {
+                return false;
+            };
+            let m = match rule.match_operator.unwrap_or(MatchOperator::In) {
+                MatchOperator::Equal => cidr == *prefix,
+                MatchOperator::NotEqual => cidr != *prefix,
+                MatchOperator::In => within(&cidr, prefix),
+                MatchOperator::NotIn => !within(&cidr, prefix),
+            };
+            if !m {
+                return false;
+            }
+        }
+        if let Some(len) = rule.prefix_length {
+            let l = i32::from(prefix.prefix());
+            if len.min.is_some_and(|m| l < m) || len.max.is_some_and(|m| l > m) {
+                return false;
+            }
+        }
+        if rule.source == Some(MatchSource::RemotePeers) && !learned {
             return false;
         }
+        match rule.peer_type {
+            Some(PeerType::Ibgp) if !self.internal => return false,
+            Some(PeerType::Ebgp) if self.internal => return false,
+            _ => {}
+        }
+        if let Some(c) = &rule.communities {
+            let carried = |v: &String| match parse_community(v) {
+                Some(Ok(c)) => attrs.communities.contains(&c),
+                Some(Err(l)) => attrs.large_communities.contains(&l),
+                None => false,
+            };
+            if !c.values.iter().all(carried) {
+                return false;
+            }
+        }
+        if let Some(prefix_asns) = &rule.as_path_prefix {
+            let path: Vec<_> = attrs
+                .as_path
+                .iter()
+                .flat_map(|p| p.segments.iter())
+                .take_while(|s| s.kind == SegmentType::Sequence)
+                .flat_map(|s| s.asns.iter().copied())
+                .collect();
+            if !path.starts_with(prefix_asns) {
+                return false;
+            }
+        }
+        // An interface only ever matches routes from the kernel, never BGP-learned or our own
+        // aggregates; `priority` matches BIRD's kernel metric, which BGP routes here do not
+        // carry. A rule with either never matches.
+        if rule.interface.is_some() || rule.priority.is_some() {
+            return false;
+        }
+        true
     }
-    if rule.source == Some(MatchSource::RemotePeers) && !learned {
-        return false;
-    }
-    // An interface only ever matches routes from the kernel, never BGP-learned or our own
-    // aggregates.
-    if rule.interface.is_some() {
-        return false;
-    }
-    true
 }
 
 impl Policy for PeerPolicy {
-    fn import(&self, prefix: &IpNetwork, _: &PathAttributes) -> bool {
-        decide(&self.import_rules, prefix, true).unwrap_or(true)
+    fn import(&self, prefix: &IpNetwork, attrs: &PathAttributes) -> bool {
+        self.decide(&self.import_rules, prefix, true, attrs)
+            .unwrap_or(true)
     }
 
-    fn export(&self, prefix: &IpNetwork, source: RouteSource, _: &PathAttributes) -> bool {
+    fn export(&self, prefix: &IpNetwork, source: RouteSource, attrs: &PathAttributes) -> bool {
         let learned = source != RouteSource::Local;
-        if let Some(verdict) = decide(&self.export_rules, prefix, learned) {
+        if let Some(verdict) = self.decide(&self.export_rules, prefix, learned, attrs) {
             return verdict;
         }
         self.pools

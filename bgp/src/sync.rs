@@ -281,9 +281,10 @@ impl Calculator {
                     found
                 })
                 .collect();
+            let internal = peer.peer_as == peer.local_as.unwrap_or(config.local_as);
             policies.push((
                 peer.name.clone(),
-                PeerPolicy::new(&pools, &configs, &filters),
+                PeerPolicy::new(&pools, &configs, &filters, internal),
             ));
         }
         let snapshot = Snapshot {
@@ -291,7 +292,7 @@ impl Calculator {
             passwords: secrets,
             local_routes,
             policies,
-            default_policy: PeerPolicy::new(&pools, &configs, &[]),
+            default_policy: PeerPolicy::new(&pools, &configs, &[], false),
             install: Install::new(&pools),
         };
         if self.last.as_ref() == Some(&snapshot) {

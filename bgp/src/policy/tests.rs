@@ -213,7 +213,7 @@ fn export_defaults_to_pools_and_services_only() {
     let configs = vec![bgp_config(
         serde_json::json!({"serviceClusterIPs": [{"cidr": "10.96.0.0/12"}]}),
     )];
-    let p = PeerPolicy::new(&w.pools, &configs, &[]);
+    let p = PeerPolicy::new(&w.pools, &configs, &[], false);
     let a = PathAttributes::default();
     assert!(p.export(&net("10.65.0.0/26"), RouteSource::Local, &a));
     assert!(
@@ -243,7 +243,7 @@ fn bgp_filter_rules_decide_first_in_order() {
             {"cidr": "10.10.0.0/16", "matchOperator": "Equal", "action": "Reject"},
         ],
     }));
-    let p = PeerPolicy::new(&w.pools, &[], &[&f]);
+    let p = PeerPolicy::new(&w.pools, &[], &[&f], false);
     let a = PathAttributes::default();
     assert!(
         !p.export(&net("10.65.0.0/26"), RouteSource::Local, &a),
@@ -273,4 +273,64 @@ fn bgp_filter_rules_decide_first_in_order() {
     );
     // V4 rules never match IPv6 prefixes.
     assert!(p.import(&net("fd00::/25"), &a));
+}
+
+#[test]
+fn bgp_filter_peer_type_communities_and_as_path_prefix() {
+    let w = world();
+    let f = filter(serde_json::json!({
+        "importV4": [
+            {"peerType": "iBGP", "cidr": "10.1.0.0/16", "action": "Reject"},
+            {"communities": {"values": ["65000:100", "65000:1:2"]}, "action": "Reject"},
+            {"asPathPrefix": [65010, 65020], "action": "Reject"},
+            {"priority": 512, "action": "Reject"},
+        ],
+        "importV6": [{"action": "Reject"}],
+    }));
+    let ebgp = PeerPolicy::new(&w.pools, &[], &[&f], false);
+    let ibgp = PeerPolicy::new(&w.pools, &[], &[&f], true);
+    let plain = PathAttributes::default();
+    assert!(
+        !ibgp.import(&net("10.1.2.0/24"), &plain),
+        "iBGP rule on an iBGP session"
+    );
+    assert!(
+        ebgp.import(&net("10.1.2.0/24"), &plain),
+        "iBGP rule skipped on eBGP"
+    );
+    let both = PathAttributes {
+        communities: vec![Community(65000 << 16 | 100)],
+        large_communities: vec![LargeCommunity {
+            global_admin: 65000,
+            local_data_1: 1,
+            local_data_2: 2,
+        }],
+        ..Default::default()
+    };
+    assert!(
+        !ebgp.import(&net("10.2.0.0/24"), &both),
+        "carries both communities"
+    );
+    let one = PathAttributes {
+        communities: both.communities.clone(),
+        ..Default::default()
+    };
+    assert!(
+        ebgp.import(&net("10.2.0.0/24"), &one),
+        "every listed community must be carried"
+    );
+    let path = |asns: &[u32]| PathAttributes {
+        as_path: Some(crate::wire::AsPath::sequence(
+            asns.iter().map(|a| api::asn::Asn(*a)),
+        )),
+        ..Default::default()
+    };
+    assert!(!ebgp.import(&net("10.3.0.0/24"), &path(&[65010, 65020, 65030])));
+    assert!(ebgp.import(&net("10.3.0.0/24"), &path(&[65020, 65010])));
+    assert!(
+        ebgp.import(&net("10.4.0.0/24"), &plain),
+        "priority never matches BGP routes"
+    );
+    // The unconditional V6 rule leaves IPv4 alone and refuses IPv6.
+    assert!(!ebgp.import(&net("fd00::/64"), &plain));
 }
