@@ -102,6 +102,8 @@ pub struct PeerState {
     pub since: SystemTime,
     pub info: String,
     pub routes_received: usize,
+    /// How often the session has reached Established (GoBGP's "flops" + 1).
+    pub established: u32,
 }
 
 /// What the speaker is doing now.
@@ -562,6 +564,7 @@ impl Core {
                     since: SystemTime::now(),
                     info: String::new(),
                     routes_received: 0,
+                    established: 0,
                 },
                 config: cfg.clone(),
                 spec,
@@ -650,6 +653,7 @@ impl Core {
                     policy: entry.policy.clone(),
                 };
                 entry.session = Some(info);
+                entry.state.established += 1;
                 self.stale_deadlines.remove(&id);
                 rib.peer_up(id, settings)
             }

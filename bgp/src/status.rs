@@ -48,6 +48,9 @@ pub struct PeerStatus {
     /// The last error, as BIRD words it (`Socket: Connection refused`), or empty.
     pub info: String,
     pub routes_received: usize,
+    /// How often the session has reached Established.
+    #[serde(default)]
+    pub established: u32,
 }
 
 /// What the socket answers.
@@ -114,6 +117,7 @@ impl From<&SpeakerState> for Status {
                     bgp_state: bgp_state(p.state).to_string(),
                     info: p.info.clone(),
                     routes_received: p.routes_received,
+                    established: p.established,
                 })
                 .collect(),
         }
@@ -177,6 +181,7 @@ mod tests {
                     since,
                     info: String::new(),
                     routes_received: 3,
+                    established: 1,
                 },
                 PeerState {
                     name: "Global_10_0_0_9".into(),
@@ -187,6 +192,7 @@ mod tests {
                     since,
                     info: "Socket: Connection refused".into(),
                     routes_received: 0,
+                    established: 0,
                 },
             ],
             ..Default::default()

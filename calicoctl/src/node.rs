@@ -113,6 +113,7 @@ mod tests {
             bgp_state: bgp.into(),
             info: info.into(),
             routes_received: 0,
+            established: 1,
         }
     }
 

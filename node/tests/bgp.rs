@@ -294,8 +294,8 @@ protocol bgp b { local 10.0.0.3 as 65003; neighbor 10.0.0.2 as 64512; connect re
         .find(|p| p.name == "Mesh_10_0_0_2")
         .unwrap();
     assert_eq!(
-        (mesh.bgp_state.as_str(), mesh.since),
-        ("Established", mesh_since)
+        (mesh.bgp_state.as_str(), mesh.since, mesh.established),
+        ("Established", mesh_since, 1)
     );
 
     // A restart of node-a (SIGTERM, then a new process): node-b keeps node-a's block as stale
