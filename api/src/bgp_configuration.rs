@@ -162,15 +162,37 @@ pub(crate) fn is_log_severity(text: &str) -> bool {
         .contains(&text.to_ascii_lowercase().as_str())
 }
 
+/// A BGP community value as Calico writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommunityValue {
+    /// `aa:nn`, 16-bit parts (RFC 1997).
+    Standard(u16, u16),
+    /// `aa:nn:mm`, 32-bit parts (RFC 8092).
+    Large(u32, u32, u32),
+}
+
+impl CommunityValue {
+    pub fn parse(text: &str) -> Option<CommunityValue> {
+        let parts: Vec<&str> = text.split(':').collect();
+        let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        if !parts.iter().all(|p| digits(p)) {
+            return None;
+        }
+        match parts.as_slice() {
+            [a, n] => Some(CommunityValue::Standard(a.parse().ok()?, n.parse().ok()?)),
+            [a, b, c] => Some(CommunityValue::Large(
+                a.parse().ok()?,
+                b.parse().ok()?,
+                c.parse().ok()?,
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// A BGP community: `aa:nn` with 16-bit parts or `aa:nn:mm` with 32-bit parts.
 pub(crate) fn is_community_value(text: &str) -> bool {
-    let parts: Vec<&str> = text.split(':').collect();
-    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
-    match parts.len() {
-        2 => parts.iter().all(|p| digits(p) && p.parse::<u16>().is_ok()),
-        3 => parts.iter().all(|p| digits(p) && p.parse::<u32>().is_ok()),
-        _ => false,
-    }
+    CommunityValue::parse(text).is_some()
 }
 
 /// Calico's `ignoredInterface`: a name with globs, but not `*` alone (that would ignore every

@@ -29,6 +29,13 @@ pub fn is_masked(net: &IpNetwork) -> bool {
     net.ip() == net.network()
 }
 
+/// Whether every address of `inner` lies in `outer` (BIRD's `net ~ outer`; same family only).
+pub fn within(outer: &IpNetwork, inner: &IpNetwork) -> bool {
+    outer.is_ipv4() == inner.is_ipv4()
+        && outer.prefix() <= inner.prefix()
+        && outer.contains(inner.network())
+}
+
 /// The canonical text of a network: masked address, then prefix (Go's `IPNet.String()`).
 pub fn canonical(net: &IpNetwork) -> String {
     format!("{}/{}", net.network(), net.prefix())

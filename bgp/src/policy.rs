@@ -20,9 +20,10 @@
 
 use std::collections::BTreeMap;
 
-use api::bgp_configuration::{BGPConfiguration, BGPConfigurationSpec, GLOBAL_NAME};
+use api::bgp_configuration::{BGPConfiguration, BGPConfigurationSpec, CommunityValue, GLOBAL_NAME};
 use api::bgp_filter::{Action, BGPFilter, BGPFilterRule, MatchOperator, MatchSource, PeerType};
 use api::ippool::IPPool;
+use api::net::within;
 use ipam::affinity::BlockAffinity;
 use ipam::block::AllocationBlock;
 use ipnetwork::IpNetwork;
@@ -52,12 +53,6 @@ pub fn pool_routes(pools: &[IPPool]) -> Vec<PoolRoute> {
             })
         })
         .collect()
-}
-
-fn within(outer: &IpNetwork, inner: &IpNetwork) -> bool {
-    outer.is_ipv4() == inner.is_ipv4()
-        && outer.prefix() <= inner.prefix()
-        && outer.contains(inner.network())
 }
 
 /// Which learned prefixes go into the kernel (`calico_kernel_programming`).
@@ -104,21 +99,16 @@ fn service_ranges(global: Option<&BGPConfigurationSpec>) -> Vec<IpNetwork> {
     .collect()
 }
 
-/// One community as written in a BGPConfiguration: `aa:nn` or `aa:nn:mm`.
+/// One community as written in a BGPConfiguration or BGPFilter: `aa:nn` or `aa:nn:mm`.
 fn parse_community(v: &str) -> Option<Result<Community, LargeCommunity>> {
-    let parts: Vec<&str> = v.split(':').collect();
-    match parts.as_slice() {
-        [a, n] => {
-            let (a, n) = (a.parse::<u16>().ok()?, n.parse::<u16>().ok()?);
-            Some(Ok(Community((u32::from(a) << 16) | u32::from(n))))
-        }
-        [a, b, c] => Some(Err(LargeCommunity {
-            global_admin: a.parse().ok()?,
-            local_data_1: b.parse().ok()?,
-            local_data_2: c.parse().ok()?,
-        })),
-        _ => None,
-    }
+    Some(match CommunityValue::parse(v)? {
+        CommunityValue::Standard(a, n) => Ok(Community((u32::from(a) << 16) | u32::from(n))),
+        CommunityValue::Large(a, b, c) => Err(LargeCommunity {
+            global_admin: a,
+            local_data_1: b,
+            local_data_2: c,
+        }),
+    })
 }
 
 /// The communities `prefixAdvertisements` attach to `prefix`.

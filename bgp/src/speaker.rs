@@ -267,7 +267,6 @@ fn fib_thread(
 struct PeerEntry {
     config: PeerConfig,
     spec: PeerSpec,
-    password: Option<String>,
     policy: Arc<dyn Policy>,
     commands: mpsc::UnboundedSender<PeerCommand>,
     task: tokio::task::AbortHandle,
@@ -426,11 +425,10 @@ impl Core {
         let mut keep: HashSet<String> = HashSet::new();
         for (id, entry) in self.peers.iter() {
             let name = entry.config.name.as_str();
-            let password = desired.passwords.get(name).cloned();
             match wanted.get(name) {
+                // The spec holds the resolved password: a new password is a new session.
                 Some(cfg)
                     if **cfg == entry.config
-                        && password == entry.password
                         && self.spec(cfg, &desired, *id).same_session(&entry.spec) =>
                 {
                     keep.insert(name.to_string());
@@ -544,9 +542,8 @@ impl Core {
         let id = PeerId(self.next_id);
         self.next_id += 1;
         let spec = self.spec(cfg, desired, id);
-        let password = desired.passwords.get(&cfg.name).cloned();
         if let Some(l) = &self.listener
-            && let Err(e) = l.set_md5(cfg.ip, password.as_deref())
+            && let Err(e) = l.set_md5(cfg.ip, spec.transport.md5_password.as_deref())
         {
             tracing::error!(peer = %cfg.name, error = %e, "cannot set the TCP MD5 key");
         }
@@ -568,7 +565,6 @@ impl Core {
                 },
                 config: cfg.clone(),
                 spec,
-                password,
                 policy,
                 commands,
                 task: task.abort_handle(),
@@ -584,7 +580,7 @@ impl Core {
         tracing::info!(peer = %entry.config.name, "session deconfigured");
         let _ = entry.commands.send(PeerCommand::Stop);
         if let Some(l) = &self.listener
-            && entry.password.is_some()
+            && entry.spec.transport.md5_password.is_some()
             && !self.peers.values().any(|e| e.config.ip == entry.config.ip)
         {
             let _ = l.set_md5(entry.config.ip, None);
@@ -606,7 +602,9 @@ impl Core {
                 let actual = l.port().unwrap_or(port);
                 tracing::info!(port = actual, "listening for BGP connections");
                 for e in self.peers.values() {
-                    if let Err(err) = l.set_md5(e.config.ip, e.password.as_deref()) {
+                    if let Err(err) =
+                        l.set_md5(e.config.ip, e.spec.transport.md5_password.as_deref())
+                    {
                         tracing::error!(peer = %e.config.name, error = %err, "cannot set the TCP MD5 key");
                     }
                 }

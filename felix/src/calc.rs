@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use api::ippool::{EncapMode, IPPool};
+use api::net::within;
 use api::node::Node;
 use api::workload_endpoint::WorkloadEndpoint;
 use ipam::affinity::BlockAffinity;
@@ -127,12 +128,6 @@ fn node_info(n: &Node) -> NodeInfo<'_> {
             .and_then(|b| b.ipv4_ipip_tunnel_addr.as_deref())
             .and_then(|a| a.parse().ok()),
     }
-}
-
-fn within(outer: &IpNetwork, inner: &IpNetwork) -> bool {
-    outer.is_ipv4() == inner.is_ipv4()
-        && outer.prefix() <= inner.prefix()
-        && outer.contains(inner.network())
 }
 
 /// The encapsulation a pool asks for towards a node on the same subnet or not.

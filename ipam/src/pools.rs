@@ -243,9 +243,7 @@ impl Reservations {
     /// Whether every address of `block` is reserved (then the block is not worth claiming).
     pub fn covers(&self, block: BlockCidr) -> bool {
         let b = block.network();
-        self.0
-            .iter()
-            .any(|n| n.prefix() <= b.prefix() && n.contains(b.network()))
+        self.0.iter().any(|n| api::net::within(n, &b))
     }
 }
 
