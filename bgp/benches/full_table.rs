@@ -381,6 +381,7 @@ fn ip_batch_floor(n: usize) -> Result<f64, String> {
 
 /// The receiver: our speaker with one eBGP session to GoBGP, accepting and installing all.
 fn speaker_mode() {
+    bgp::speaker::limit_malloc_arenas();
     if let Some(path) = std::env::var_os("FULL_TABLE_LOG")
         && let Ok(file) = std::fs::File::create(path)
     {

@@ -25,6 +25,7 @@ const USAGE: &str =
     "Usage: calico-node -bgp | -bgp-ready | -bird-ready | -bgp-live | -bird-live | -v";
 
 fn main() -> ExitCode {
+    bgp::speaker::limit_malloc_arenas();
     let flags: Vec<String> = std::env::args()
         .skip(1)
         .map(|a| a.trim_start_matches('-').to_string())
