@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api::asn::Asn;
-use bgp::config::{NextHop, NodeBgpConfig, PeerConfig, PeerKind};
+use bgp::config::{NodeBgpConfig, PeerConfig, PeerKind};
 use bgp::route::AcceptAll;
 use bgp::speaker::{Desired, Options, Speaker};
 use testutil::netns::Netns;
@@ -397,25 +397,12 @@ fn speaker_mode() {
         .expect("runtime");
     rt.block_on(async {
         let speaker = Speaker::start(Options::default()).await.expect("speaker");
-        let peer = PeerConfig {
-            name: "Global_10_99_12_1".into(),
-            ip: SENDER.parse().expect("address"),
-            port: None,
-            peer_as: Asn(65001),
-            kind: PeerKind::Global,
-            passive: false,
-            route_reflector_client: false,
-            source_address: None,
-            ttl_security: None,
-            keepalive_time: None,
-            max_restart_time: None,
-            next_hop: NextHop::Auto,
-            num_allowed_local_as: None,
-            local_as: None,
-            reachable_by: None,
-            filters: Vec::new(),
-            password: None,
-        };
+        let peer = PeerConfig::new(
+            PeerKind::Global,
+            SENDER.parse().expect("address"),
+            None,
+            Asn(65001),
+        );
         speaker
             .apply(Desired {
                 node: NodeBgpConfig {

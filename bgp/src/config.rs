@@ -120,6 +120,32 @@ pub struct PeerConfig {
     pub password: Option<SecretKeySelector>,
 }
 
+impl PeerConfig {
+    /// A session of `kind` to `ip` (and `port`) in `peer_as`, named as Calico names it, with
+    /// every option at its default: dials, no reflection, no password, BIRD's next-hop rule.
+    pub fn new(kind: PeerKind, ip: IpAddr, port: Option<u16>, peer_as: Asn) -> PeerConfig {
+        PeerConfig {
+            name: peer_name(kind, ip, port),
+            ip,
+            port,
+            peer_as,
+            kind,
+            passive: false,
+            route_reflector_client: false,
+            source_address: None,
+            ttl_security: None,
+            keepalive_time: None,
+            max_restart_time: None,
+            next_hop: NextHop::Auto,
+            num_allowed_local_as: None,
+            local_as: None,
+            reachable_by: None,
+            filters: Vec::new(),
+            password: None,
+        }
+    }
+}
+
 /// A Calico node's BGP identity, as confd's `/calico/bgp/v1/host/<name>/...` keys hold it.
 struct BgpNode<'a> {
     name: &'a str,
@@ -420,26 +446,15 @@ fn mesh_peers(cluster: &Cluster<'_>, me: &BgpNode<'_>) -> Vec<PeerConfig> {
             if ip == local_ip || n.cluster_id.is_some() {
                 continue;
             }
+            // processMeshPeers: a peer without its own AS is given this node's AS.
+            let peer_as = n.own_asn.unwrap_or(me.asn);
             out.push(PeerConfig {
-                name: peer_name(PeerKind::Mesh, ip, None),
-                ip,
-                port: n.listen_port,
-                // processMeshPeers: a peer without its own AS is given this node's AS.
-                peer_as: n.own_asn.unwrap_or(me.asn),
-                kind: PeerKind::Mesh,
                 // "Make mesh unidirectional to avoid race conditions".
                 passive: !dials_first(local_ip, ip),
-                route_reflector_client: false,
                 source_address: Some(local_ip),
-                ttl_security: None,
-                keepalive_time: None,
                 max_restart_time,
-                next_hop: NextHop::Auto,
-                num_allowed_local_as: None,
-                local_as: None,
-                reachable_by: None,
-                filters: Vec::new(),
                 password: password.cloned(),
+                ..PeerConfig::new(PeerKind::Mesh, ip, n.listen_port, peer_as)
             });
         }
     }
@@ -591,11 +606,6 @@ fn session(me: &BgpNode<'_>, key: Key, p: &Peering<'_>) -> Option<PeerConfig> {
     // Only global peerings to Calico nodes pick a passive side by the address-string rule.
     let passive = key.kind == PeerKind::Global && p.calico_node && !dials_first(local_ip, p.ip);
     Some(PeerConfig {
-        name: peer_name(key.kind, p.ip, p.port),
-        ip: p.ip,
-        port: p.port,
-        peer_as: p.peer_as,
-        kind: key.kind,
         passive,
         route_reflector_client,
         source_address: (p.source_address == Some(SourceAddress::UseNodeIp)).then_some(local_ip),
@@ -608,6 +618,7 @@ fn session(me: &BgpNode<'_>, key: Key, p: &Peering<'_>) -> Option<PeerConfig> {
         reachable_by: p.reachable_by,
         filters: p.filters.to_vec(),
         password: p.password.cloned(),
+        ..PeerConfig::new(key.kind, p.ip, p.port, p.peer_as)
     })
 }
 

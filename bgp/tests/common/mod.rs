@@ -5,11 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use api::asn::Asn;
-use bgp::config::{NextHop, NodeBgpConfig, PeerConfig, PeerKind};
+use bgp::config::{NodeBgpConfig, PeerConfig, PeerKind};
 use bgp::route::{AcceptAll, LocalRoute};
 use bgp::speaker::{Desired, Options, Speaker, SpeakerState};
 use testutil::netns::{Netns, require_root};
@@ -160,26 +159,7 @@ impl Drop for TestSpeaker {
 
 /// A session to `ip`, AS `asn`, as a node-specific BGPPeer gives it.
 pub fn peer(ip: &str, asn: u32) -> PeerConfig {
-    let ip: IpAddr = ip.parse().unwrap();
-    PeerConfig {
-        name: format!("Node_{}", ip.to_string().replace(['.', ':'], "_")),
-        ip,
-        port: None,
-        peer_as: Asn(asn),
-        kind: PeerKind::Node,
-        passive: false,
-        route_reflector_client: false,
-        source_address: None,
-        ttl_security: None,
-        keepalive_time: None,
-        max_restart_time: None,
-        next_hop: NextHop::Auto,
-        num_allowed_local_as: None,
-        local_as: None,
-        reachable_by: None,
-        filters: Vec::new(),
-        password: None,
-    }
+    PeerConfig::new(PeerKind::Node, ip.parse().unwrap(), None, Asn(asn))
 }
 
 /// Our node 10.0.0.1 in AS `asn` with `peers`, originating 10.244.1.0/26, accepting and
