@@ -454,7 +454,9 @@ fn mesh_peers(cluster: &Cluster<'_>, me: &BgpNode<'_>) -> Vec<PeerConfig> {
                 source_address: Some(local_ip),
                 max_restart_time,
                 password: password.cloned(),
-                ..PeerConfig::new(PeerKind::Mesh, ip, n.listen_port, peer_as)
+                // Calico names mesh sessions without the port (bgp_processor.go).
+                port: n.listen_port,
+                ..PeerConfig::new(PeerKind::Mesh, ip, None, peer_as)
             });
         }
     }
